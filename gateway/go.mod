@@ -1,0 +1,3 @@
+module github.com/arxivsearch/arxivsearch/gateway
+
+go 1.26

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Installs the native libraries the services link against or load at run time.
+# Idempotent: a second run checks what is there and does nothing. Everything it
+# fetches is verified by SHA-256 before use.
+#
+#   FAISS (cgo, static):  Debian packages libfaiss-dev and libopenblas0-openmp.
+#   ONNX Runtime (dlopen): libonnxruntime.so.1 from the npm package
+#                          onnxruntime-node, placed under third_party/.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+ort_version=1.24.1
+ort_tgz_sha256=57181cf6e6e711b155c5b942d591fd63ded0b5de5c4922d51fd994e7f6ac2772
+ort_lib_sha256=53ef1ac028dd1b05554b8da28d9159eb3876f99868193d2aaa6e67f0243c23d4
+ort_dir="$root/third_party/onnxruntime/$ort_version"
+ort_lib="$ort_dir/libonnxruntime.so.1"
+
+log() { printf 'setup: %s\n' "$*" >&2; }
+
+# as_root runs a command as root: directly when we are root, through sudo
+# when it works without a password, and otherwise prints what to run.
+as_root() {
+	if [ "$(id -u)" -eq 0 ]; then
+		"$@"
+	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+		sudo "$@"
+	else
+		log "need root to run: sudo $*"
+		log "run that command yourself, then run make again"
+		return 1
+	fi
+}
+
+apt_packages=()
+[ -f /usr/lib/x86_64-linux-gnu/libfaiss.a ] || [ -f /usr/lib/libfaiss.a ] || apt_packages+=(libfaiss-dev)
+dpkg -s libopenblas0-openmp >/dev/null 2>&1 || apt_packages+=(libopenblas0-openmp)
+command -v g++ >/dev/null 2>&1 || apt_packages+=(g++)
+if [ ${#apt_packages[@]} -gt 0 ]; then
+	log "installing ${apt_packages[*]} with apt-get"
+	as_root apt-get update -qq
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${apt_packages[@]}"
+fi
+
+sha_ok() { [ -f "$1" ] && [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$2" ]; }
+
+if sha_ok "$ort_lib" "$ort_lib_sha256"; then
+	exit 0
+fi
+command -v npm >/dev/null 2>&1 || { log "npm is needed to fetch ONNX Runtime: apt-get install npm"; exit 1; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+log "fetching onnxruntime-node@$ort_version from the npm registry"
+(cd "$tmp" && npm pack --silent --ignore-scripts "onnxruntime-node@$ort_version" >/dev/null)
+tgz="$tmp/onnxruntime-node-$ort_version.tgz"
+sha_ok "$tgz" "$ort_tgz_sha256" || { log "checksum mismatch for $(basename "$tgz"): refusing to use it"; exit 1; }
+tar -xzf "$tgz" -C "$tmp" package/bin/napi-v6/linux/x64/libonnxruntime.so.1
+sha_ok "$tmp/package/bin/napi-v6/linux/x64/libonnxruntime.so.1" "$ort_lib_sha256" ||
+	{ log "checksum mismatch for libonnxruntime.so.1: refusing to use it"; exit 1; }
+mkdir -p "$ort_dir"
+install -m 0644 "$tmp/package/bin/napi-v6/linux/x64/libonnxruntime.so.1" "$ort_lib.tmp"
+mv "$ort_lib.tmp" "$ort_lib"
+log "ONNX Runtime $ort_version at $ort_lib"
