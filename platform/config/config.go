@@ -64,34 +64,70 @@ func (s *FlagSet) add(name, usage string, def any) {
 	s.settings = append(s.settings, Setting{Flag: name, Env: s.EnvName(name), Default: fmt.Sprint(def), Usage: usage})
 }
 
+// StringVar defines a string setting stored in p.
+func (s *FlagSet) StringVar(p *string, name, def, usage string) {
+	s.add(name, usage, def)
+	s.fs.StringVar(p, name, def, usage)
+}
+
+// IntVar defines an int setting stored in p.
+func (s *FlagSet) IntVar(p *int, name string, def int, usage string) {
+	s.add(name, usage, def)
+	s.fs.IntVar(p, name, def, usage)
+}
+
+// Float64Var defines a float64 setting stored in p.
+func (s *FlagSet) Float64Var(p *float64, name string, def float64, usage string) {
+	s.add(name, usage, def)
+	s.fs.Float64Var(p, name, def, usage)
+}
+
+// BoolVar defines a bool setting stored in p.
+func (s *FlagSet) BoolVar(p *bool, name string, def bool, usage string) {
+	s.add(name, usage, def)
+	s.fs.BoolVar(p, name, def, usage)
+}
+
+// DurationVar defines a time.Duration setting stored in p, written like
+// "250ms" or "2m".
+func (s *FlagSet) DurationVar(p *time.Duration, name string, def time.Duration, usage string) {
+	s.add(name, usage, def)
+	s.fs.DurationVar(p, name, def, usage)
+}
+
 // String defines a string setting.
 func (s *FlagSet) String(name, def, usage string) *string {
-	s.add(name, usage, def)
-	return s.fs.String(name, def, usage)
+	p := new(string)
+	s.StringVar(p, name, def, usage)
+	return p
 }
 
 // Int defines an int setting.
 func (s *FlagSet) Int(name string, def int, usage string) *int {
-	s.add(name, usage, def)
-	return s.fs.Int(name, def, usage)
+	p := new(int)
+	s.IntVar(p, name, def, usage)
+	return p
 }
 
 // Float64 defines a float64 setting.
 func (s *FlagSet) Float64(name string, def float64, usage string) *float64 {
-	s.add(name, usage, def)
-	return s.fs.Float64(name, def, usage)
+	p := new(float64)
+	s.Float64Var(p, name, def, usage)
+	return p
 }
 
 // Bool defines a bool setting.
 func (s *FlagSet) Bool(name string, def bool, usage string) *bool {
-	s.add(name, usage, def)
-	return s.fs.Bool(name, def, usage)
+	p := new(bool)
+	s.BoolVar(p, name, def, usage)
+	return p
 }
 
-// Duration defines a time.Duration setting, written like "250ms" or "2m".
+// Duration defines a time.Duration setting.
 func (s *FlagSet) Duration(name string, def time.Duration, usage string) *time.Duration {
-	s.add(name, usage, def)
-	return s.fs.Duration(name, def, usage)
+	p := new(time.Duration)
+	s.DurationVar(p, name, def, usage)
+	return p
 }
 
 // Parse parses command-line arguments, then fills every setting not given
