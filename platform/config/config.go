@@ -16,7 +16,6 @@ import (
 	"os"
 	"sort"
 	"strings"
-	"text/tabwriter"
 	"time"
 )
 
@@ -168,11 +167,34 @@ func (s *FlagSet) Settings() []Setting {
 // PrintUsage writes every setting with its environment variable and default.
 func (s *FlagSet) PrintUsage(w io.Writer) {
 	fmt.Fprintf(w, "Usage of %s (every flag can also be set by its environment variable):\n\n", s.name)
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, st := range s.Settings() {
-		fmt.Fprintf(tw, "  -%s\t%s\tdefault %q\n\t%s\t\n", st.Flag, st.Env, st.Default, st.Usage)
+		fmt.Fprintf(w, "  -%s  (env %s, default %q)\n        %s\n", st.Flag, st.Env, st.Default, st.Usage)
 	}
-	tw.Flush()
+}
+
+// MarkdownRows writes one Markdown table row per setting:
+// | flag | environment variable | default | meaning |.
+func (s *FlagSet) MarkdownRows(w io.Writer) {
+	for _, st := range s.Settings() {
+		def := "`" + st.Default + "`"
+		if st.Default == "" {
+			def = "(empty)"
+		}
+		fmt.Fprintf(w, "| `-%s` | `%s` | %s | %s |\n", st.Flag, st.Env, def, strings.ReplaceAll(st.Usage, "|", "\\|"))
+	}
+}
+
+// Undocumented returns the settings whose flag or environment variable
+// does not appear in doc, the text of the configuration reference, so a
+// test can keep that reference complete.
+func (s *FlagSet) Undocumented(doc string) []Setting {
+	var out []Setting
+	for _, st := range s.Settings() {
+		if !strings.Contains(doc, "`-"+st.Flag+"`") || !strings.Contains(doc, "`"+st.Env+"`") {
+			out = append(out, st)
+		}
+	}
+	return out
 }
 
 // FlagSetOutput sets where usage and flag errors are written.

@@ -90,3 +90,21 @@ func TestHelpListsEnv(t *testing.T) {
 		t.Errorf("Settings() = %+v", got)
 	}
 }
+
+func TestUndocumented(t *testing.T) {
+	s := New("index", "INDEX")
+	s.String("data-dir", "var/index", "where shards live")
+	s.Int("total-shards", 8, "shards | in all")
+	var rows bytes.Buffer
+	s.MarkdownRows(&rows)
+	if got := s.Undocumented(rows.String()); len(got) != 0 {
+		t.Errorf("settings missing from their own Markdown rows: %+v", got)
+	}
+	if !strings.Contains(rows.String(), `shards \| in all`) {
+		t.Errorf("pipe not escaped in %q", rows.String())
+	}
+	got := s.Undocumented("| `-data-dir` | `INDEX_DATA_DIR` | ... |")
+	if len(got) != 1 || got[0].Flag != "total-shards" {
+		t.Errorf("Undocumented = %+v, want total-shards only", got)
+	}
+}

@@ -35,7 +35,9 @@ type TracingConfig struct {
 // and baggage propagators. The returned function flushes and stops it.
 func SetupTracing(ctx context.Context, cfg TracingConfig) (shutdown func(context.Context) error, err error) {
 	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
-	res, err := resource.Merge(resource.Default(), resource.NewWithAttributes(semconv.SchemaURL,
+	// Schemaless, so the attributes merge with the SDK's defaults whatever
+	// semantic-convention version those carry.
+	res, err := resource.Merge(resource.Default(), resource.NewSchemaless(
 		semconv.ServiceName(cfg.Service), semconv.ServiceVersion(cfg.Version)))
 	if err != nil {
 		return nil, fmt.Errorf("tracing resource: %w", err)

@@ -24,14 +24,20 @@ import (
 // Runner runs a service until ctx is done, then shuts it down and returns.
 type Runner func(ctx context.Context, logger *slog.Logger) error
 
+// NewFlagSet returns the settings every daemon has (logging, tracing);
+// the daemon adds its own.
+func NewFlagSet(name, envPrefix string) (*config.FlagSet, *observability.Flags) {
+	fs := config.New(name, envPrefix)
+	return fs, observability.RegisterFlags(fs)
+}
+
 // Main defines the service's settings with define, parses args and the
 // environment, and runs the returned Runner until a signal arrives. It
 // returns the process exit code: 0 after a clean stop, 2 for bad settings,
 // 1 for any other failure.
 func Main(name, envPrefix string, args []string, stderr io.Writer, define func(*config.FlagSet) Runner) int {
-	fs := config.New(name, envPrefix)
+	fs, obs := NewFlagSet(name, envPrefix)
 	fs.FlagSetOutput(stderr)
-	obs := observability.RegisterFlags(fs)
 	run := define(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
