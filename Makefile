@@ -27,6 +27,9 @@ DATA ?=
 WRITE_TOKEN ?=
 RUN_DIR ?= $(ROOT)/var
 
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X github.com/arxivsearch/arxivsearch/platform/buildinfo.Version=$(VERSION)
+
 # -race costs 5-10x on the cgo-heavy packages; CI has the time for it.
 RACE ?= -race
 GOTEST_FLAGS ?=
@@ -69,9 +72,9 @@ gen-check: $(PLUGINS)
 
 build: setup ## build the service binaries into bin/
 	@mkdir -p $(BIN)
-	cd services/embedder && go build -o $(BIN)/ ./cmd/...
-	cd services/index && go build -o $(BIN)/ ./cmd/...
-	cd gateway && go build -o $(BIN)/ ./cmd/...
+	cd services/embedder && go build -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
+	cd services/index && go build -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
+	cd gateway && go build -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
 
 lint: gen-check ## buf lint, gofmt, go vet on every module, generated code up to date
 	$(BUF) lint

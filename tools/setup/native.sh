@@ -35,6 +35,8 @@ apt_packages=()
 [ -f /usr/lib/x86_64-linux-gnu/libfaiss.a ] || [ -f /usr/lib/libfaiss.a ] || apt_packages+=(libfaiss-dev)
 dpkg -s libopenblas0-openmp >/dev/null 2>&1 || apt_packages+=(libopenblas0-openmp)
 command -v g++ >/dev/null 2>&1 || apt_packages+=(g++)
+command -v curl >/dev/null 2>&1 || apt_packages+=(curl)
+command -v npm >/dev/null 2>&1 || apt_packages+=(npm)
 if [ ${#apt_packages[@]} -gt 0 ]; then
 	log "installing ${apt_packages[*]} with apt-get"
 	as_root apt-get update -qq
@@ -46,7 +48,6 @@ sha_ok() { [ -f "$1" ] && [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$2" ]; }
 if sha_ok "$ort_lib" "$ort_lib_sha256"; then
 	exit 0
 fi
-command -v npm >/dev/null 2>&1 || { log "npm is needed to fetch ONNX Runtime: apt-get install npm"; exit 1; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 log "fetching onnxruntime-node@$ort_version from the npm registry"
