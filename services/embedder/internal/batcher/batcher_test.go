@@ -95,7 +95,6 @@ func TestConfigValidation(t *testing.T) {
 	}
 }
 
-
 func TestCoalescesConcurrentRequests(t *testing.T) {
 	r := &recorder{}
 	b := newBatcher(t, Config{MaxBatch: 32, TokenBudget: 1 << 20, MaxWait: 200 * time.Millisecond, QueueSize: 100, Workers: 1}, r, nil)
