@@ -60,10 +60,12 @@ func (n *normalizer) appendNormalized(dst []byte, s string, pending []mark) ([]b
 	pending = pending[:0]
 	for i := 0; i < len(s); {
 		if c := s[i]; c < utf8.RuneSelf {
-			if len(pending) > 0 {
-				dst, pending = n.flush(dst, pending)
-			}
+			// A deleted control character does not end a run of marks:
+			// HF reorders after clean_text has removed it.
 			if out := n.ascii[c]; out >= 0 {
+				if len(pending) > 0 {
+					dst, pending = n.flush(dst, pending)
+				}
 				dst = append(dst, byte(out))
 			}
 			i++
@@ -96,18 +98,19 @@ func (n *normalizer) appendNormalized(dst []byte, s string, pending []mark) ([]b
 	return dst, pending
 }
 
-// Hangul syllable constants from the Unicode standard, section 3.12.
 const (
-	hangulBase  = 0xAC00
-	hangulLast  = 0xD7A3
-	jamoLBase   = 0x1100
-	jamoVBase   = 0x1161
-	jamoTBase   = 0x11A7
-	jamoTCount  = 28
-	jamoNCount  = 21 * jamoTCount
-	cccStarter  = 0
+	cccStarter  = 0     // canonical combining class of characters that do not combine
 	latinNoNFD  = 0xC0  // no code point below À has a canonical decomposition
 	firstMarkCP = 0x300 // no code point below U+0300 combines
+
+	// Hangul syllables decompose algorithmically (Unicode section 3.12).
+	hangulBase = 0xAC00
+	hangulLast = 0xD7A3
+	jamoLBase  = 0x1100
+	jamoVBase  = 0x1161
+	jamoTBase  = 0x11A7
+	jamoTCount = 28
+	jamoNCount = 21 * jamoTCount
 )
 
 // decompose feeds the canonical decomposition of r (src holds its UTF-8

@@ -3,6 +3,7 @@ package tokenizer
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 )
 
@@ -104,7 +105,7 @@ func newTokenizer(c config) (*Tokenizer, error) {
 	}
 	t.rawAdded = newAddedTokens(raw)
 	t.normalizedAdded = newAddedTokens(normalized)
-	for _, s := range append(append([]templateToken(nil), c.prefix...), c.suffix...) {
+	for _, s := range slices.Concat(c.prefix, c.suffix) {
 		if s.id < 0 || s.id >= int64(t.vocabSize) {
 			return nil, fmt.Errorf("template token id %d is outside the vocabulary (size %d)", s.id, t.vocabSize)
 		}
@@ -119,6 +120,19 @@ type scratch struct {
 	normalized []byte
 	pending    []mark
 	pieces     []int32
+}
+
+// maxPooledBytes bounds the scratch memory kept in the pool, so that one
+// huge input does not pin its buffers for the life of the process.
+const maxPooledBytes = 1 << 20
+
+func (t *Tokenizer) getScratch() *scratch { return t.scratch.Get().(*scratch) }
+
+func (t *Tokenizer) putScratch(sc *scratch) {
+	if cap(sc.normalized)+4*cap(sc.pieces)+8*cap(sc.pending) > maxPooledBytes {
+		return
+	}
+	t.scratch.Put(sc)
 }
 
 // Encoding is one encoded text, unpadded.
@@ -155,8 +169,8 @@ func (t *Tokenizer) Encode(text string, maxLen int) Encoding {
 // EncodeTo is Encode writing into e, reusing its slices when they are large
 // enough, so that a caller encoding in a loop does not allocate.
 func (t *Tokenizer) EncodeTo(e *Encoding, text string, maxLen int) {
-	sc := t.scratch.Get().(*scratch)
-	defer t.scratch.Put(sc)
+	sc := t.getScratch()
+	defer t.putScratch(sc)
 	sc.pieces = t.appendPieces(sc.pieces[:0], text, sc)
 	keep, n := t.fit(len(sc.pieces), maxLen)
 	if cap(e.IDs) < n || cap(e.TypeIDs) < n || cap(e.AttentionMask) < n {

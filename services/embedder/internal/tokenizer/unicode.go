@@ -44,8 +44,9 @@ func isNonspacingMark(r rune) bool {
 }
 
 // isChineseChar reports whether r gets spaces around it. These are HF's
-// ranges, which are not all of the CJK ideographs: Extension F's start
-// (U+2B820–U+2B91F) is missing, as are later extensions.
+// ranges, which are not all of the CJK ideographs: the first 256 code
+// points of Extension E (U+2B820–U+2B91F) are missing, as are Extension F
+// and later ones.
 func isChineseChar(r rune) bool {
 	return r >= 0x4E00 && r <= 0x9FFF ||
 		r >= 0x3400 && r <= 0x4DBF ||

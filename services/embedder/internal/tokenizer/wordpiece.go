@@ -70,33 +70,60 @@ func (w *wordPiece) appendWord(dst []int32, word []byte, nchars int) []int32 {
 	return dst
 }
 
+// Character classes of the pre-tokenizer.
+const (
+	inWord = iota
+	space
+	punctuation
+)
+
+// asciiClass caches the class of each ASCII character.
+var asciiClass = func() (c [utf8.RuneSelf]uint8) {
+	for r := range rune(utf8.RuneSelf) {
+		c[r] = class(r)
+	}
+	return c
+}()
+
+func class(r rune) uint8 {
+	switch {
+	case isWhitespace(r):
+		return space
+	case isPunctuation(r):
+		return punctuation
+	}
+	return inWord
+}
+
 // appendWords is HF's BertPreTokenizer followed by the model: it splits
 // normalised text on whitespace, makes every punctuation character a word
 // of its own, and appends the pieces of each word to dst.
 func (w *wordPiece) appendWords(dst []int32, s []byte) []int32 {
 	start, nchars := -1, 0
 	for i := 0; i < len(s); {
-		r, size := rune(s[i]), 1
-		if r >= utf8.RuneSelf {
+		var cl uint8
+		size := 1
+		if c := s[i]; c < utf8.RuneSelf {
+			cl = asciiClass[c]
+		} else {
+			var r rune
 			r, size = utf8.DecodeRune(s[i:])
+			cl = class(r)
 		}
-		switch {
-		case isWhitespace(r):
-			if start >= 0 {
-				dst = w.appendWord(dst, s[start:i], nchars)
-				start = -1
-			}
-		case isPunctuation(r):
-			if start >= 0 {
-				dst = w.appendWord(dst, s[start:i], nchars)
-				start = -1
-			}
-			dst = w.appendWord(dst, s[i:i+size], 1)
-		default:
+		if cl == inWord {
 			if start < 0 {
 				start, nchars = i, 0
 			}
 			nchars++
+			i += size
+			continue
+		}
+		if start >= 0 {
+			dst = w.appendWord(dst, s[start:i], nchars)
+			start = -1
+		}
+		if cl == punctuation {
+			dst = w.appendWord(dst, s[i:i+size], 1)
 		}
 		i += size
 	}
