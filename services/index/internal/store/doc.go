@@ -43,10 +43,10 @@
 //
 // # Lexical index
 //
-// Title and abstract are indexed in an external-content FTS5 table kept in
-// step by triggers, so it changes in the same transaction as the papers
-// table. See [Store.SearchLexical] for the tokenizer choice and the query
-// language.
+// Title and abstract are indexed in an external-content FTS5 table that every
+// write updates in the same transaction as the papers table, so the two never
+// disagree, even after a crash. See [Store.SearchLexical] for the tokenizer
+// and the query language, and [Store.Check] for verifying the index.
 //
 // # Concurrency
 //

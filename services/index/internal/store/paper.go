@@ -56,9 +56,13 @@ func (p *Paper) PrimaryCategory() string {
 
 // encodedPaper is a validated paper in its stored form.
 type encodedPaper struct {
-	id, title, abstract, authors, categories, primary, updateDate, comments string
-	cats                                                                    []string
-	vector                                                                  []byte
+	id, title, abstract, comments string
+	authors                       string   // JSON array
+	categories                    string   // space-separated
+	cats                          []string // the same, split and de-duplicated
+	primary                       string
+	updateDate                    string
+	vector                        []byte // little-endian float32
 }
 
 // sameMetadata reports whether e's metadata is exactly the stored values given.
@@ -211,7 +215,9 @@ func scanPaper(row *sql.Rows, dim int) (Paper, error) {
 			return Paper{}, fmt.Errorf("paper %q: decode authors: %w", p.ID, err)
 		}
 	}
-	p.Categories = strings.Fields(categories)
+	if categories != "" {
+		p.Categories = strings.Fields(categories)
+	}
 	if vec != nil {
 		v, err := decodeVector(vec, dim)
 		if err != nil {

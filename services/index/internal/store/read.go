@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // Get returns the stored papers among ids, keyed by arXiv id, in one query.
@@ -20,10 +21,18 @@ func (s *Store) Get(ctx context.Context, ids []string, withVector bool) (map[str
 		return nil, err
 	}
 	out := make(map[string]Paper, len(ids))
-	if len(ids) == 0 {
+	// Invalid UTF-8 cannot be stored, and JSON would turn it into U+FFFD,
+	// which could match a different id.
+	valid := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if utf8.ValidString(id) {
+			valid = append(valid, id)
+		}
+	}
+	if len(valid) == 0 {
 		return out, nil
 	}
-	arg, err := jsonStrings(ids)
+	arg, err := jsonStrings(valid)
 	if err != nil {
 		return nil, fmt.Errorf("store: get %d ids: %w", len(ids), err)
 	}
@@ -317,10 +326,14 @@ func (s *Store) SampleVectors(ctx context.Context, n int, seed uint64) ([]float3
 	}
 	var out []float32
 	err := s.readTx(ctx, func(tx *sql.Tx) error {
-		keys, err := queryInts(ctx, tx, `SELECT key FROM papers ORDER BY key`)
+		// No ORDER BY: it would make SQLite walk the table, vectors and
+		// abstracts included, where a scan of a small covering index
+		// suffices. Sorting here keeps the sample independent of the plan.
+		keys, err := queryInts(ctx, tx, `SELECT key FROM papers`)
 		if err != nil {
 			return fmt.Errorf("list keys: %w", err)
 		}
+		slices.Sort(keys)
 		if n < len(keys) {
 			// Partial Fisher-Yates: the first n slots end up a uniform sample.
 			rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))

@@ -28,16 +28,22 @@ var migrations = []string{
 // snapshots that still contain them.
 //
 // papers_fts is an external-content FTS5 index over title and abstract: the
-// text lives once, in papers, and triggers keep the index in the same
-// transaction as every insert, update and delete of papers. The tokenizer is
-// porter stemming over unicode61 with remove_diacritics 2: arXiv titles and
-// abstracts are English prose where stemming buys recall ("network" finds
-// "networks", "learned" finds "learning"), which is what a lexical
-// complement to dense retrieval is for; its occasional over-conflation is
-// cheap because BM25 scores are fused with vector similarity rather than
-// used alone. remove_diacritics 2 folds accents, including on precomposed
-// and decomposed characters, so "Schrödinger", "Schrodinger" and "Erdős"
-// match however the user or the metadata spelled them.
+// text lives once, in papers, and the write paths update the index in the
+// same transaction (see ftsBatch). There are deliberately no triggers: FTS5
+// flushes its buffer of pending terms to a new on-disk segment at every
+// statement savepoint, so per-row triggers wrote a tiny segment per paper and
+// spent about half of ingest time merging them, where the write paths apply
+// all FTS changes of a transaction in at most two statements. Store.Check
+// verifies the index against the table.
+//
+// The tokenizer is porter stemming over unicode61 with remove_diacritics 2.
+// arXiv titles and abstracts are English prose where stemming buys recall
+// ("network" finds "networks", "learned" finds "learning"), which is what a
+// lexical complement to dense retrieval is for; its occasional
+// over-conflation is cheap because BM25 is fused with vector similarity
+// rather than used alone. remove_diacritics 2 folds accents on precomposed
+// and decomposed characters alike, so "Schrödinger", "Schrodinger" and
+// "Erdős" match however the user or the metadata spelled them.
 const schemaV1 = `
 CREATE TABLE collection (
 	id                INTEGER PRIMARY KEY CHECK (id = 1),
@@ -88,18 +94,4 @@ CREATE VIRTUAL TABLE papers_fts USING fts5 (
 	tokenize = 'porter unicode61 remove_diacritics 2'
 );
 
-CREATE TRIGGER papers_fts_insert AFTER INSERT ON papers BEGIN
-	INSERT INTO papers_fts (rowid, title, abstract) VALUES (new.key, new.title, new.abstract);
-END;
-
-CREATE TRIGGER papers_fts_delete AFTER DELETE ON papers BEGIN
-	INSERT INTO papers_fts (papers_fts, rowid, title, abstract)
-		VALUES ('delete', old.key, old.title, old.abstract);
-END;
-
-CREATE TRIGGER papers_fts_update AFTER UPDATE OF title, abstract ON papers BEGIN
-	INSERT INTO papers_fts (papers_fts, rowid, title, abstract)
-		VALUES ('delete', old.key, old.title, old.abstract);
-	INSERT INTO papers_fts (rowid, title, abstract) VALUES (new.key, new.title, new.abstract);
-END;
 `

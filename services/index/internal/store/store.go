@@ -71,6 +71,14 @@ type Options struct {
 	// MaxReaders is the size of the read connection pool. Zero means
 	// max(4, GOMAXPROCS).
 	MaxReaders int
+	// MmapSize is how many bytes of the file read connections memory-map
+	// (PRAGMA mmap_size). Zero means 1 GiB; negative disables it. Search
+	// hits touch rows all over the file: through the map they are served
+	// from the shared OS page cache instead of a pread into each
+	// connection's private 2 MB page cache, which roughly halved
+	// BenchmarkGetByKeys. Only address space is reserved; the writer does
+	// not map.
+	MmapSize int64
 	// TitleWeight and AbstractWeight are the BM25 column weights of
 	// SearchLexical. Zero means 2 and 1: a query term in a title says more
 	// about a paper than the same term somewhere in its abstract.
@@ -133,6 +141,13 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if maxReaders <= 0 {
 		maxReaders = max(4, runtime.GOMAXPROCS(0))
 	}
+	mmapSize := opts.MmapSize
+	switch {
+	case mmapSize == 0:
+		mmapSize = 1 << 30
+	case mmapSize < 0:
+		mmapSize = 0
+	}
 	s := &Store{path: path, titleW: opts.TitleWeight, absW: opts.AbstractWeight}
 	if s.titleW == 0 {
 		s.titleW = 2
@@ -150,7 +165,8 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	// lock (the lock upgrade deadlock SQLite cannot resolve by waiting).
 	writerDSN := path + "?_txlock=immediate&_busy_timeout=" + busyMS +
 		"&_journal_mode=WAL&_synchronous=FULL&_foreign_keys=1"
-	readerDSN := path + "?_busy_timeout=" + busyMS + "&_foreign_keys=1&_query_only=1"
+	readerDSN := path + "?_busy_timeout=" + busyMS + "&_foreign_keys=1&_query_only=1" +
+		"&_pragma=mmap_size(" + strconv.FormatInt(mmapSize, 10) + ")"
 
 	var err error
 	if s.writer, err = sql.Open("sqlite", writerDSN); err != nil {
@@ -164,6 +180,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	fail := func(err error) (*Store, error) {
 		s.closeDBs()
 		return nil, err
+	}
+	if err := s.checkDurability(ctx); err != nil {
+		return fail(fmt.Errorf("store: open %s: %w", path, err))
 	}
 	if err := s.migrate(ctx); err != nil {
 		return fail(fmt.Errorf("store: open %s: %w", path, err))
@@ -229,6 +248,25 @@ func (s *Store) closeDBs() error {
 func (s *Store) checkOpen() error {
 	if s.closed.Load() {
 		return fmt.Errorf("store: %s: %w", s.path, ErrClosed)
+	}
+	return nil
+}
+
+// checkDurability verifies that the writer really runs with WAL and
+// synchronous=FULL: SQLite silently keeps the old journal mode where WAL is
+// unavailable (e.g. some network file systems), and the durability argument
+// of Open depends on both settings.
+func (s *Store) checkDurability(ctx context.Context) error {
+	var mode string
+	var sync int
+	if err := s.writer.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil {
+		return fmt.Errorf("read journal_mode: %w", err)
+	}
+	if err := s.writer.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&sync); err != nil {
+		return fmt.Errorf("read synchronous: %w", err)
+	}
+	if !strings.EqualFold(mode, "wal") || sync != 2 {
+		return fmt.Errorf("journal_mode=%s synchronous=%d, want wal and 2 (FULL)", mode, sync)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 )
@@ -124,7 +125,7 @@ func (s *Store) Upsert(ctx context.Context, papers []Paper) (UpsertResult, error
 			}
 			changed = changed || items[i].Op != OpUnchanged
 		}
-		return changed, nil
+		return changed, w.fts.apply(ctx, tx)
 	})
 	if err != nil {
 		return UpsertResult{}, fmt.Errorf("store: upsert %d papers: %w", len(papers), err)
@@ -135,7 +136,10 @@ func (s *Store) Upsert(ctx context.Context, papers []Paper) (UpsertResult, error
 // upserter holds the statements of one upsert transaction, prepared once per
 // batch rather than once per paper.
 type upserter struct {
-	selectOld, deleteRow, tombstone, insert, insertCat, deleteCats, update *sql.Stmt
+	selectOld, deleteRow, tombstone, insert *sql.Stmt
+	insertCat, deleteCats, update           *sql.Stmt
+
+	fts ftsBatch // the transaction's FTS changes, applied after all rows
 }
 
 func newUpserter(ctx context.Context, tx *sql.Tx) (*upserter, error) {
@@ -176,15 +180,18 @@ func (w *upserter) close() {
 
 func (w *upserter) upsert(ctx context.Context, e *encodedPaper, version int64) (UpsertItem, error) {
 	var (
-		oldKey                                                                int64
+		oldKey int64
+		vector []byte
+		// The stored metadata, to detect unchanged papers and to unindex
+		// the old title and abstract.
 		title, abstract, authors, categories, updateDate, comments string
-		vector                                                                []byte
 	)
 	err := w.selectOld.QueryRowContext(ctx, e.id).Scan(&oldKey, &title, &abstract, &authors,
 		&categories, &updateDate, &comments, &vector)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		key, err := w.insertRow(ctx, e, version)
+		w.fts.add(key)
 		return UpsertItem{Key: key, Op: OpCreated}, err
 	case err != nil:
 		return UpsertItem{}, fmt.Errorf("look up existing row: %w", err)
@@ -200,6 +207,10 @@ func (w *upserter) upsert(ctx context.Context, e *encodedPaper, version int64) (
 			e.primary, e.updateDate, e.comments, oldKey); err != nil {
 			return UpsertItem{}, fmt.Errorf("update metadata of key %d: %w", oldKey, err)
 		}
+		if title != e.title || abstract != e.abstract {
+			w.fts.remove(oldKey, title, abstract)
+			w.fts.add(oldKey)
+		}
 		if categories != e.categories {
 			if _, err := w.deleteCats.ExecContext(ctx, oldKey); err != nil {
 				return UpsertItem{}, fmt.Errorf("delete categories of key %d: %w", oldKey, err)
@@ -212,7 +223,8 @@ func (w *upserter) upsert(ctx context.Context, e *encodedPaper, version int64) (
 	}
 
 	// New vector: retire the old key so that a FAISS id always names one
-	// vector. The delete cascades to paper_categories and the FTS trigger.
+	// vector. The delete cascades to paper_categories.
+	w.fts.remove(oldKey, title, abstract)
 	if _, err := w.deleteRow.ExecContext(ctx, oldKey); err != nil {
 		return UpsertItem{}, fmt.Errorf("delete replaced key %d: %w", oldKey, err)
 	}
@@ -220,6 +232,7 @@ func (w *upserter) upsert(ctx context.Context, e *encodedPaper, version int64) (
 		return UpsertItem{}, fmt.Errorf("tombstone replaced key %d: %w", oldKey, err)
 	}
 	key, err := w.insertRow(ctx, e, version)
+	w.fts.add(key)
 	return UpsertItem{Key: key, ReplacedKey: oldKey, Op: OpReplaced}, err
 }
 
@@ -259,7 +272,7 @@ func (s *Store) Delete(ctx context.Context, ids []string) (version int64, keys [
 	}
 	keys = make([]int64, len(ids))
 	version, err = s.writeTx(ctx, func(tx *sql.Tx, version int64) (bool, error) {
-		del, err := tx.PrepareContext(ctx, `DELETE FROM papers WHERE arxiv_id = ? RETURNING key`)
+		del, err := tx.PrepareContext(ctx, `DELETE FROM papers WHERE arxiv_id = ? RETURNING key, title, abstract`)
 		if err != nil {
 			return false, fmt.Errorf("prepare delete: %w", err)
 		}
@@ -270,6 +283,7 @@ func (s *Store) Delete(ctx context.Context, ids []string) (version int64, keys [
 		}
 		defer tomb.Close()
 
+		var fts ftsBatch
 		done := make(map[string]int64, len(ids))
 		for i, id := range ids {
 			if k, ok := done[id]; ok {
@@ -277,7 +291,8 @@ func (s *Store) Delete(ctx context.Context, ids []string) (version int64, keys [
 				continue
 			}
 			var key int64
-			switch err := del.QueryRowContext(ctx, id).Scan(&key); {
+			var title, abstract string
+			switch err := del.QueryRowContext(ctx, id).Scan(&key, &title, &abstract); {
 			case errors.Is(err, sql.ErrNoRows):
 				key = NoKey
 			case err != nil:
@@ -286,16 +301,15 @@ func (s *Store) Delete(ctx context.Context, ids []string) (version int64, keys [
 				if _, err := tomb.ExecContext(ctx, key, version); err != nil {
 					return false, fmt.Errorf("tombstone key %d of %q: %w", key, id, err)
 				}
+				fts.remove(key, title, abstract)
 			}
 			done[id] = key
 			keys[i] = key
 		}
-		for _, k := range keys {
-			if k != NoKey {
-				return true, nil
-			}
+		if fts.empty() {
+			return false, nil
 		}
-		return false, nil
+		return true, fts.apply(ctx, tx)
 	})
 	if err != nil {
 		return 0, nil, fmt.Errorf("store: delete %d ids: %w", len(ids), err)
@@ -377,4 +391,56 @@ func (s *Store) writeTx(ctx context.Context, fn func(tx *sql.Tx, version int64) 
 		return 0, fmt.Errorf("commit version %d: %w", version, err)
 	}
 	return version, nil
+}
+
+// ftsBatch collects the FTS changes of one write transaction and applies
+// them in two statements, deletions first (a metadata update removes and
+// re-adds the same key). FTS5 flushes its pending terms to a new segment at
+// every statement savepoint, so one statement per transaction rather than
+// one per paper keeps the index from fragmenting into a segment per paper.
+type ftsBatch struct {
+	removed []ftsDoc
+	added   []int64
+}
+
+// ftsDoc is an indexed document as the FTS5 'delete' command needs it: an
+// external-content index can only unindex the exact text it indexed.
+type ftsDoc struct {
+	key             int64
+	title, abstract string
+}
+
+func (b *ftsBatch) remove(key int64, title, abstract string) {
+	b.removed = append(b.removed, ftsDoc{key, title, abstract})
+}
+
+// add indexes key's current title and abstract, read from papers.
+func (b *ftsBatch) add(key int64) { b.added = append(b.added, key) }
+
+func (b *ftsBatch) empty() bool { return len(b.removed) == 0 && len(b.added) == 0 }
+
+func (b *ftsBatch) apply(ctx context.Context, tx *sql.Tx) error {
+	if len(b.removed) > 0 {
+		docs := make([][3]any, len(b.removed))
+		for i, d := range b.removed {
+			docs[i] = [3]any{d.key, d.title, d.abstract}
+		}
+		js, err := json.Marshal(docs)
+		if err != nil {
+			return fmt.Errorf("encode FTS deletions: %w", err)
+		}
+		// A string, not []byte: json_each reads a blob as JSONB.
+		if _, err := tx.ExecContext(ctx, `INSERT INTO papers_fts (papers_fts, rowid, title, abstract)
+			SELECT 'delete', value ->> 0, value ->> 1, value ->> 2 FROM json_each(?)`, string(js)); err != nil {
+			return fmt.Errorf("unindex %d documents: %w", len(b.removed), err)
+		}
+	}
+	if len(b.added) > 0 {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO papers_fts (rowid, title, abstract)
+			SELECT key, title, abstract FROM papers WHERE key IN (SELECT value FROM json_each(?))`,
+			jsonInts(b.added)); err != nil {
+			return fmt.Errorf("index %d documents: %w", len(b.added), err)
+		}
+	}
+	return nil
 }
