@@ -7,6 +7,7 @@ package faiss
 import "C"
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -20,18 +21,23 @@ import (
 // as the kind it was written as.
 //
 // What FAISS 1.7.3 checks when reading: the type tags and that no read
-// comes up short. A truncated file therefore fails cleanly, and so does
-// most damage to type tags. It does not checksum anything: a flipped bit in
-// the vector data reads back as a silently different vector, and a flipped
-// bit in a count can make FAISS allocate up to 2^40 elements before the
-// short read is noticed (std::bad_alloc, which is caught, or a large
-// transient allocation). The shim adds what is cheap: after reading it
-// checks that the index has exactly the structure this package builds
-// (types, metric, dimensions, list and id-map sizes, non-negative and
-// unique flat ids) and that no data follows the index. The caller should
-// still store a checksum of the bytes next to the file and verify it before
-// reading; that is the only defence against damaged vector data and it
-// keeps corrupt counts away from FAISS's allocator.
+// comes up short, so a truncated file fails with an exception, which the
+// shim returns as an error. It checksums nothing, and it resizes vectors to
+// counts read from the data before reading their elements, so a flipped bit
+// in a count can make it allocate and zero-fill gigabytes first. This
+// package therefore checks twice:
+//
+//   - before FAISS sees the data, checkLayout walks the format and checks
+//     every count against the bytes that follow, so FAISS never allocates
+//     more than the data could fill;
+//   - after FAISS has read it, the shim checks that the index has exactly
+//     the structure this package builds (types, metric, dimensions, list and
+//     id-map sizes, non-negative and unique ids) and that nothing follows.
+//
+// Neither can notice a flipped bit in vector data or in an id, which reads
+// back as a silently different vector or id. Callers must store a checksum
+// of the bytes (e.g. SHA-256 in a manifest written with the snapshot) and
+// verify it before calling ReadFile or Unmarshal.
 
 // WriteTo writes the index in FAISS's format to w, implementing
 // io.WriterTo. It streams in chunks of up to 1 MiB, so a caller can hash
@@ -104,11 +110,11 @@ func (x *Index) MarshalBinary() ([]byte, error) {
 }
 
 // Unmarshal builds an index from data written by MarshalBinary, WriteTo or
-// WriteFile. data must hold exactly one index. Data that does not describe
-// a supported index fails with an error wrapping ErrCorrupt.
+// WriteFile. data must hold exactly one index of a kind this package
+// builds; anything else fails with an error wrapping ErrCorrupt.
 func Unmarshal(data []byte) (*Index, error) {
-	if len(data) == 0 {
-		return nil, fmt.Errorf("faiss: unmarshal: %w: no data", ErrCorrupt)
+	if err := checkLayout(bytes.NewReader(data), int64(len(data))); err != nil {
+		return nil, fmt.Errorf("faiss: unmarshal: %w: %w", ErrCorrupt, err)
 	}
 	var p *C.fs_index
 	var msg *C.char
@@ -119,31 +125,50 @@ func Unmarshal(data []byte) (*Index, error) {
 	return wrap(p), nil
 }
 
-// Read builds an index from r, which must hold exactly one index: Read
-// consumes r to EOF and fails if anything follows the index. Errors from r
-// are returned wrapped; data that does not describe a supported index fails
-// with an error wrapping ErrCorrupt.
-func Read(r io.Reader) (*Index, error) {
-	st := &ioState{r: r}
-	h := cgo.NewHandle(st)
-	defer h.Delete()
+// unmarshalUnchecked is Unmarshal without checkLayout. Tests use it to show
+// what FAISS 1.7.3 catches by itself; it is only safe for data whose counts
+// are intact, such as truncations, since FAISS allocates what they say.
+func unmarshalUnchecked(data []byte) (*Index, error) {
 	var p *C.fs_index
 	var msg *C.char
-	rc := C.fs_read(C.uintptr_t(h), &p, &msg)
-	if err := st.result("read", rc, msg, true); err != nil {
+	rc := C.fs_deserialize((*C.uint8_t)(unsafe.Pointer(&data[0])), C.size_t(len(data)), &p, &msg)
+	if err := cError("unmarshal unchecked", rc, msg); err != nil {
 		return nil, err
 	}
 	return wrap(p), nil
 }
 
-// ReadFile builds an index from the file at path, as Read.
+// ReadFile builds an index from the file at path, written by WriteFile or
+// WriteTo. The file must hold exactly one index of a kind this package
+// builds; anything else fails with an error wrapping ErrCorrupt. The file
+// is streamed, not loaded into Go memory.
 func ReadFile(path string) (*Index, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("faiss: read file: %w", err)
 	}
 	defer f.Close()
-	return Read(f)
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("faiss: read file: %w", err)
+	}
+	size := fi.Size()
+	if err := checkLayout(f, size); err != nil {
+		if re := (*readAtError)(nil); errors.As(err, &re) {
+			return nil, fmt.Errorf("faiss: read file: %w", re.err)
+		}
+		return nil, fmt.Errorf("faiss: read file %s: %w: %w", path, ErrCorrupt, err)
+	}
+	st := &ioState{r: io.NewSectionReader(f, 0, size)}
+	h := cgo.NewHandle(st)
+	defer h.Delete()
+	var p *C.fs_index
+	var msg *C.char
+	rc := C.fs_read(C.uintptr_t(h), &p, &msg)
+	if err := st.result("read file", rc, msg, true); err != nil {
+		return nil, err
+	}
+	return wrap(p), nil
 }
 
 // ioState is what the shim's I/O callbacks reach through a cgo.Handle.

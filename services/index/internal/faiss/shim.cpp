@@ -159,6 +159,9 @@ std::unique_ptr<fs_index> adopt(faiss::Index* raw) {
         if (m->rev_map.size() != n) {
             fail("corrupt index: duplicate ids");
         }
+        if (!m->is_trained || !flat->is_trained) {
+            fail("corrupt index: flat index marked untrained");
+        }
         ix->kind = FS_KIND_FLAT;
         ix->idmap = m;
     } else if (t == typeid(faiss::IndexIVFFlat)) {
@@ -169,11 +172,16 @@ std::unique_ptr<fs_index> adopt(faiss::Index* raw) {
                  "IndexFlatIP quantizer");
         }
         if (v->nlist == 0 || v->quantizer->d != v->d ||
+            v->quantizer->metric_type != faiss::METRIC_INNER_PRODUCT ||
             v->code_size != size_t(v->d) * sizeof(float)) {
             fail("corrupt index: IVF parameters are inconsistent");
         }
-        if (v->is_trained && size_t(v->quantizer->ntotal) != v->nlist) {
-            fail("corrupt index: quantizer does not hold nlist centroids");
+        if (!v->quantizer->is_trained ||
+            size_t(v->quantizer->ntotal) != (v->is_trained ? v->nlist : 0)) {
+            fail("corrupt index: quantizer does not match training state");
+        }
+        if (!v->is_trained && v->ntotal != 0) {
+            fail("corrupt index: untrained index holds vectors");
         }
         if (v->direct_map.type != faiss::DirectMap::NoMap) {
             fail("unsupported index: IVF has a direct map");

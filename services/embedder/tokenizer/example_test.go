@@ -5,7 +5,7 @@ import (
 	"log"
 	"strings"
 
-	"github.com/arxivsearch/arxivsearch/services/embedder/internal/tokenizer"
+	"github.com/arxivsearch/arxivsearch/services/embedder/tokenizer"
 )
 
 func Example() {
