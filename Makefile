@@ -7,9 +7,9 @@ SHELL := /bin/bash
 
 ROOT := $(CURDIR)
 BIN := $(ROOT)/bin
-MODULES := proto platform services/embedder services/index gateway
+MODULES := proto platform services/embedder services/index gateway pipeline
 # Modules with code of their own to test (tools only pins plugin versions).
-TEST_MODULES := platform services/embedder services/index gateway
+TEST_MODULES := platform services/embedder services/index gateway pipeline
 
 BUF_VERSION := v1.75.0
 BUF := go run github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
