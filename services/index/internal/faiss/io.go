@@ -32,7 +32,8 @@ import (
 //     more than the data could fill;
 //   - after FAISS has read it, the shim checks that the index has exactly
 //     the structure this package builds (types, metric, dimensions, list and
-//     id-map sizes, non-negative and unique ids) and that nothing follows.
+//     id-map sizes, non-negative ids, unique flat ids) and that nothing
+//     follows.
 //
 // Neither can notice a flipped bit in vector data or in an id, which reads
 // back as a silently different vector or id. Callers must store a checksum
