@@ -85,6 +85,7 @@ lint: gen-check ## buf lint, gofmt, go vet on every module, generated code up to
 		echo "go vet $$m"; (cd $$m && go vet ./...); \
 	done
 
+test: export SETUP_BROWSER_TEST := 1
 test: setup ## run every module's tests (with -race) and lint
 	@for m in $(TEST_MODULES); do \
 		if [ -z "$$(cd $$m && go list ./... 2>/dev/null)" ]; then echo "== $$m has no packages yet"; continue; fi; \

@@ -37,10 +37,20 @@ dpkg -s libopenblas0-openmp >/dev/null 2>&1 || apt_packages+=(libopenblas0-openm
 command -v g++ >/dev/null 2>&1 || apt_packages+=(g++)
 command -v curl >/dev/null 2>&1 || apt_packages+=(curl)
 command -v npm >/dev/null 2>&1 || apt_packages+=(npm)
+# The web UI's browser test drives Debian's Chromium; only test runs ask for
+# it, so container builds (which run this script) stay small.
+if [ "${SETUP_BROWSER_TEST:-0}" = 1 ] && ! command -v chromium >/dev/null 2>&1; then
+	apt_packages+=(chromium)
+fi
 if [ ${#apt_packages[@]} -gt 0 ]; then
 	log "installing ${apt_packages[*]} with apt-get"
 	as_root apt-get update -qq
 	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${apt_packages[@]}"
+fi
+
+if [ "${SETUP_BROWSER_TEST:-0}" = 1 ]; then
+	e2e="$root/gateway/internal/webui/e2e"
+	[ -f "$e2e/node_modules/playwright-core/package.json" ] || (cd "$e2e" && npm ci --no-audit --no-fund --silent)
 fi
 
 sha_ok() { [ -f "$1" ] && [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$2" ]; }

@@ -13,8 +13,12 @@ import (
 	"time"
 
 	"github.com/arxivsearch/arxivsearch/gateway/internal/auth"
+	"github.com/arxivsearch/arxivsearch/gateway/internal/embedpool"
+	"github.com/arxivsearch/arxivsearch/gateway/internal/fanout"
 	"github.com/arxivsearch/arxivsearch/gateway/internal/httpapi"
+	"github.com/arxivsearch/arxivsearch/gateway/internal/limit"
 	"github.com/arxivsearch/arxivsearch/gateway/internal/server"
+	"github.com/arxivsearch/arxivsearch/platform/buildinfo"
 	"github.com/arxivsearch/arxivsearch/platform/config"
 	"github.com/arxivsearch/arxivsearch/platform/grpcserver"
 	"github.com/arxivsearch/arxivsearch/platform/observability"
@@ -23,6 +27,7 @@ import (
 	searchv1 "github.com/arxivsearch/arxivsearch/proto/arxivsearch/search/v1"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
 )
 
@@ -35,6 +40,16 @@ type Config struct {
 	WriteToken    string
 	OpenWrites    bool
 	ShutdownGrace time.Duration
+
+	RequestTimeout time.Duration
+	IndexTimeout   time.Duration
+	IndexRefresh   time.Duration
+	MaxBodyBytes   int
+	MaxInFlight    int
+	MaxQueue       int
+	QueueTimeout   time.Duration
+	CORSOrigins    string
+	DefaultMode    string
 }
 
 // DefineFlags defines the gateway's settings on fs.
@@ -42,11 +57,20 @@ func DefineFlags(fs *config.FlagSet) *Config {
 	c := &Config{}
 	fs.StringVar(&c.HTTPListen, "http-listen", ":8080", "HTTP listen address: REST API, web UI, /healthz, /readyz, /metrics")
 	fs.StringVar(&c.GRPCListen, "grpc-listen", ":9090", "gRPC listen address of arxivsearch.search.v1.SearchService")
-	fs.StringVar(&c.EmbedderAddr, "embedder-addr", "localhost:50051", "gRPC address of the embedder")
+	fs.StringVar(&c.EmbedderAddr, "embedder-addr", "localhost:50051", "comma-separated gRPC addresses of embedder instances (one model); calls go round-robin and fail over")
 	fs.StringVar(&c.IndexAddrs, "index-addrs", "localhost:50061", "comma-separated gRPC addresses of the index instances; each reports the shards it owns")
 	fs.StringVar(&c.WriteToken, "write-token", "", "bearer token required by the write routes (ingest, delete); empty refuses writes")
 	fs.BoolVar(&c.OpenWrites, "open-writes", false, "allow writes without a token (only behind another access control)")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 10*time.Second, "time in-flight requests get to finish on shutdown")
+	fs.DurationVar(&c.RequestTimeout, "request-timeout", 30*time.Second, "longest time one API call may take (a caller's shorter deadline is kept); DEADLINE_EXCEEDED / HTTP 504 beyond")
+	fs.DurationVar(&c.IndexTimeout, "index-timeout", 5*time.Second, "longest wait for one index instance's search answer before its shards are asked of another replica")
+	fs.DurationVar(&c.IndexRefresh, "index-refresh", 10*time.Second, "how often every index instance is asked for its health and shards (also refreshed at once when a call fails)")
+	fs.IntVar(&c.MaxBodyBytes, "max-body-bytes", 4<<20, "largest HTTP request body accepted; HTTP 413 beyond")
+	fs.IntVar(&c.MaxInFlight, "max-in-flight", 64, "API calls served at once; more wait in the queue")
+	fs.IntVar(&c.MaxQueue, "max-queue", 128, "API calls that may wait for a slot; beyond, RESOURCE_EXHAUSTED / HTTP 429 at once")
+	fs.DurationVar(&c.QueueTimeout, "queue-timeout", time.Second, "longest wait in the queue for a slot; RESOURCE_EXHAUSTED / HTTP 429 beyond")
+	fs.StringVar(&c.CORSOrigins, "cors-origins", "", `comma-separated origins allowed to call the API from a browser, or "*" for any; empty disables CORS`)
+	fs.StringVar(&c.DefaultMode, "default-mode", "dense", "search mode of requests that name none: dense, lexical or hybrid")
 	return c
 }
 
@@ -55,9 +79,23 @@ type App struct {
 	daemon  *grpcserver.Daemon
 	httpLis net.Listener
 	http    *http.Server
+	cluster *fanout.Cluster
 	conns   []*grpc.ClientConn
 	logger  *slog.Logger
 	grace   time.Duration
+}
+
+// dialOptions are used for every backend connection: traced, and quick to
+// reconnect to a restarted instance (the default backoff grows to 2 min).
+func dialOptions() []grpc.DialOption {
+	return append(observability.GRPCDialOptions(),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
+			MinConnectTimeout: 2 * time.Second,
+		}),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)),
+	)
 }
 
 // Start opens the gateway's ports and connections; Run serves.
@@ -66,8 +104,19 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (a *App, err er
 	if len(indexAddrs) == 0 {
 		return nil, errors.New("-index-addrs: name at least one index instance")
 	}
-	if cfg.EmbedderAddr == "" {
+	embedderAddrs := splitList(cfg.EmbedderAddr)
+	if len(embedderAddrs) == 0 {
 		return nil, errors.New("-embedder-addr: name the embedder")
+	}
+	mode, err := server.ParseMode(cfg.DefaultMode)
+	if err != nil {
+		return nil, fmt.Errorf("-default-mode: %w", err)
+	}
+	if cfg.MaxInFlight < 1 {
+		return nil, fmt.Errorf("-max-in-flight %d: want at least 1", cfg.MaxInFlight)
+	}
+	if cfg.MaxBodyBytes < 1 {
+		return nil, fmt.Errorf("-max-body-bytes %d: want at least 1", cfg.MaxBodyBytes)
 	}
 	a = &App{logger: logger, grace: cfg.ShutdownGrace}
 	defer func() {
@@ -75,12 +124,21 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (a *App, err er
 			a.close()
 		}
 	}()
-	// /metrics is served on the HTTP port, so the gRPC daemon has none.
+	// Every public method is limited and bounded in time; health checks
+	// and reflection are not.
+	api := "/" + searchv1.SearchService_ServiceDesc.ServiceName + "/"
+	limiter := limit.New(cfg.MaxInFlight, cfg.MaxQueue, cfg.QueueTimeout)
 	guard := auth.NewWriteGuard(cfg.WriteToken, cfg.OpenWrites,
 		searchv1.SearchService_IngestPapers_FullMethodName, searchv1.SearchService_DeletePaper_FullMethodName)
+	// /metrics is served on the HTTP port, so the gRPC daemon has none.
 	if a.daemon, err = grpcserver.Listen(grpcserver.DaemonConfig{
 		Service: "gateway", Listen: cfg.GRPCListen, Grace: cfg.ShutdownGrace, Logger: logger,
-		Extra: []grpc.ServerOption{grpc.ChainUnaryInterceptor(guard.UnaryInterceptor())},
+		MaxRecvBytes: max(cfg.MaxBodyBytes, 4<<20) + 1<<20,
+		Extra: []grpc.ServerOption{grpc.ChainUnaryInterceptor(
+			guard.UnaryInterceptor(),
+			limit.DeadlineInterceptor(cfg.RequestTimeout, api),
+			limiter.UnaryInterceptor(api),
+		)},
 	}); err != nil {
 		return nil, err
 	}
@@ -88,42 +146,70 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (a *App, err er
 		return nil, fmt.Errorf("HTTP listen on %s: %w", cfg.HTTPListen, err)
 	}
 	dial := func(addr string) (*grpc.ClientConn, error) {
-		opts := append(observability.GRPCDialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-		conn, err := grpc.NewClient(addr, opts...)
+		conn, err := grpc.NewClient(addr, dialOptions()...)
 		if err != nil {
 			return nil, fmt.Errorf("connect to %s: %w", addr, err)
 		}
 		a.conns = append(a.conns, conn)
 		return conn, nil
 	}
-	embedderConn, err := dial(cfg.EmbedderAddr)
+	var backends []httpapi.Backend
+	var endpoints []embedpool.Endpoint
+	for _, addr := range embedderAddrs {
+		conn, err := dial(addr)
+		if err != nil {
+			return nil, err
+		}
+		endpoints = append(endpoints, embedpool.Endpoint{Addr: addr, Conn: conn})
+		backends = append(backends, httpapi.Backend{Name: "embedder " + addr, Service: embedderv1.EmbedderService_ServiceDesc.ServiceName, Conn: conn, Group: "embedder"})
+	}
+	pool, err := embedpool.New(endpoints)
 	if err != nil {
 		return nil, err
 	}
-	backends := []httpapi.Backend{{Name: "embedder " + cfg.EmbedderAddr, Service: embedderv1.EmbedderService_ServiceDesc.ServiceName, Conn: embedderConn}}
+	var instances []fanout.Instance
 	for _, addr := range indexAddrs {
 		conn, err := dial(addr)
 		if err != nil {
 			return nil, err
 		}
-		backends = append(backends, httpapi.Backend{Name: "index " + addr, Service: indexv1.IndexService_ServiceDesc.ServiceName, Conn: conn})
+		instances = append(instances, fanout.Instance{Addr: addr, Conn: conn})
+		backends = append(backends, httpapi.Backend{Name: "index " + addr, Service: indexv1.IndexService_ServiceDesc.ServiceName, Conn: conn, Index: addr})
 	}
+	a.cluster = fanout.New(instances, fanout.Options{Logger: logger, RefreshInterval: cfg.IndexRefresh, CallTimeout: cfg.IndexTimeout})
+	// Learn the shard map before serving; instances that are not up yet
+	// are found by the periodic refresh.
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	a.cluster.Refresh(rctx)
+	cancel()
 	self, err := dial(a.daemon.Addr())
 	if err != nil {
 		return nil, err
 	}
 
-	searchv1.RegisterSearchServiceServer(a.daemon.GRPC, server.New())
+	searchv1.RegisterSearchServiceServer(a.daemon.GRPC, server.New(pool, a.cluster, server.Options{
+		DefaultMode: mode, Version: buildinfo.Version, Logger: logger,
+	}))
 	a.daemon.Register(searchv1.SearchService_ServiceDesc.ServiceName)
+	if err := limiter.Register(a.daemon.Registry()); err != nil {
+		return nil, err
+	}
 
 	handler, err := httpapi.New(ctx, httpapi.Options{
-		Search: self, Backends: backends, Logger: logger, ReadyTimeout: 2 * time.Second,
-		Metrics: observability.MetricsHandler(a.daemon.Registry()),
+		Search: self, Backends: backends, Shards: a.cluster, Logger: logger, ReadyTimeout: 2 * time.Second,
+		Metrics: observability.MetricsHandler(a.daemon.Registry()), Registry: a.daemon.Registry(),
+		MaxBodyBytes: int64(cfg.MaxBodyBytes), CORSOrigins: splitList(cfg.CORSOrigins),
 	})
 	if err != nil {
 		return nil, err
 	}
-	a.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	a.http = &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      cfg.RequestTimeout + 10*time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
 	a.daemon.SetServing(true)
 	return a, nil
 }
@@ -139,6 +225,7 @@ func (a *App) Run(ctx context.Context) error {
 	defer a.close()
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return a.daemon.Run(gctx) })
+	g.Go(func() error { a.cluster.Run(gctx); return nil })
 	g.Go(func() error {
 		a.logger.Info("HTTP listening", "addr", a.HTTPAddr())
 		if err := a.http.Serve(a.httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
