@@ -204,3 +204,22 @@ func TestLoadVocabDefaults(t *testing.T) {
 		t.Errorf("MaxLen = %d, want 0 without a configuration", tok.MaxLen())
 	}
 }
+
+func TestLowercase(t *testing.T) {
+	for _, lower := range []bool{true, false} {
+		dir := t.TempDir()
+		f := hfTokenizerJSON(t)
+		f["normalizer"].(map[string]any)["lowercase"] = lower
+		writeJSON(t, filepath.Join(dir, "tokenizer.json"), f)
+		tok, err := Load(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tok.Lowercase() != lower {
+			t.Errorf("normalizer lowercase %v: Lowercase() = %v", lower, tok.Lowercase())
+		}
+	}
+	if !loadSmall(t).Lowercase() {
+		t.Error("vocab.txt with do_lower_case true: Lowercase() = false")
+	}
+}

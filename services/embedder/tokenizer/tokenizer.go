@@ -260,6 +260,9 @@ func (t *Tokenizer) VocabSize() int { return t.vocabSize }
 // max_seq_length, so callers usually pass their own maxLen to Encode.
 func (t *Tokenizer) MaxLen() int { return t.maxLen }
 
+// Lowercase reports whether the tokenizer lowercases its input.
+func (t *Tokenizer) Lowercase() bool { return t.normalizer.lowercase }
+
 // PadID returns the id used to pad batches.
 func (t *Tokenizer) PadID() int64 { return t.padID }
 

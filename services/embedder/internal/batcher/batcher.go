@@ -73,7 +73,8 @@ type BatchInfo struct {
 }
 
 // Observer receives what the batcher does; all methods must be cheap and
-// safe for concurrent use.
+// safe for concurrent use. QueueDepth is called with the queue locked, so
+// depths arrive in order.
 type Observer interface {
 	BatchDone(BatchInfo)
 	QueueDepth(items int)
@@ -158,11 +159,10 @@ func (b *Batcher[In, Out]) Submit(ctx context.Context, items []In) ([]Out, error
 	for i, in := range items {
 		b.pending = append(b.pending, &entry[In, Out]{req: req, idx: i, in: in, cost: max(1, b.cost(in)), enqueued: now})
 	}
-	depth := len(b.pending)
-	b.mu.Unlock()
 	if b.obs != nil {
-		b.obs.QueueDepth(depth)
+		b.obs.QueueDepth(len(b.pending))
 	}
+	b.mu.Unlock()
 	b.notify()
 
 	select {
@@ -225,6 +225,7 @@ func (b *Batcher[In, Out]) dispatch() {
 		var batch []*entry[In, Out]
 		for batch == nil {
 			b.mu.Lock()
+			before := len(b.pending)
 			b.dropCancelledLocked()
 			closed := b.closed
 			var due time.Duration
@@ -233,6 +234,10 @@ func (b *Batcher[In, Out]) dispatch() {
 				if due <= 0 || closed || b.fullLocked() {
 					batch = b.takeLocked()
 				}
+			}
+			if len(b.pending) != before && b.obs != nil {
+				// Under the lock, so that depths are reported in order.
+				b.obs.QueueDepth(len(b.pending))
 			}
 			b.mu.Unlock()
 			if batch != nil {

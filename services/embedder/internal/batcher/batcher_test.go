@@ -334,3 +334,32 @@ func TestConcurrentLoad(t *testing.T) {
 		t.Error("no batch observed")
 	}
 }
+
+// depthObserver keeps the last queue depth reported.
+type depthObserver struct {
+	countingObserver
+	last atomic.Int64
+}
+
+func (o *depthObserver) QueueDepth(n int) { o.last.Store(int64(n)) }
+
+// TestQueueDepthFalls checks that the depth is reported as batches leave
+// the queue, not only as items join it, so a gauge returns to zero.
+func TestQueueDepthFalls(t *testing.T) {
+	r := gated()
+	obs := &depthObserver{}
+	b := newBatcher(t, Config{MaxBatch: 2, TokenBudget: 1 << 20, MaxWait: 0, QueueSize: 10, Workers: 1}, r, obs)
+	done := make(chan error, 1)
+	go func() { _, err := b.Submit(context.Background(), []int{1, 2, 3, 4, 5}); done <- err }()
+	waitFor(t, func() bool { return r.entered.Load() == 1 })
+	if got := obs.last.Load(); got != 3 {
+		t.Errorf("depth with the first batch running = %d, want 3", got)
+	}
+	r.release()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := obs.last.Load(); got != 0 {
+		t.Errorf("depth after every batch ran = %d, want 0", got)
+	}
+}
