@@ -31,20 +31,25 @@ start() {
 	echo "started $name (pid $!, log $RUN_DIR/logs/$name.log)"
 }
 
-embedder_args=(-listen 127.0.0.1:50051 -metrics-listen 127.0.0.1:9101 -onnxruntime-lib "$ONNXRUNTIME_LIB")
-[ -n "$MODEL_DIR" ] && embedder_args+=(-model-dir "$MODEL_DIR")
+if [ -z "$MODEL_DIR" ]; then
+	echo "make run needs MODEL_DIR=<sentence-transformers ONNX model directory> until the default model ships (README.md, Status)" >&2
+	exit 2
+fi
+embedder_args=(-listen 127.0.0.1:50051 -metrics-listen 127.0.0.1:9101 -onnxruntime-lib "$ONNXRUNTIME_LIB" -model-dir "$MODEL_DIR")
 [ -n "$DATA" ] && echo "note: DATA=$DATA is not indexed yet: the index build is not part of this build (README.md, Status)"
 
 start embedder "${embedder_args[@]}"
-start index -listen 127.0.0.1:50061 -metrics-listen 127.0.0.1:9102 -data-dir "$RUN_DIR/index"
+# FAISS starts an OpenMP team per concurrent search; the index parallelises
+# across shards itself, so one thread per search is its best setting.
+OMP_NUM_THREADS=1 start index -listen 127.0.0.1:50061 -metrics-listen 127.0.0.1:9102 -data-dir "$RUN_DIR/index"
 gateway_args=(-http-listen "127.0.0.1:$PORT" -grpc-listen 127.0.0.1:9090 -embedder-addr 127.0.0.1:50051 -index-addrs 127.0.0.1:50061)
 [ -n "$WRITE_TOKEN" ] && export GATEWAY_WRITE_TOKEN="$WRITE_TOKEN" # env, so the token is not in ps output
 start gateway "${gateway_args[@]}"
 
-for _ in $(seq 1 100); do
+for _ in $(seq 1 600); do
 	if curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1; then
 		echo
-		echo "arXiv search is up: http://127.0.0.1:$PORT/  (REST: /v1/..., API docs: /openapi.json, gRPC: 127.0.0.1:9090)"
+		echo "arXiv search is up: http://127.0.0.1:$PORT/  (REST: /v1/..., API docs: /docs, gRPC: 127.0.0.1:9090)"
 		echo "Ctrl+C stops everything."
 		break
 	fi
