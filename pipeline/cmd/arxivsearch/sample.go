@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/arxivsearch/arxivsearch/pipeline/internal/dataset"
+	"github.com/arxivsearch/arxivsearch/pipeline/internal/progress"
 	"github.com/arxivsearch/arxivsearch/pipeline/internal/split"
 )
 
@@ -53,8 +54,14 @@ The repository's pipeline/sample/arxiv-sample.jsonl.gz was made with:
 	if err != nil {
 		return err
 	}
-	src, err := dataset.Open(*input, dataset.Options{Format: f, Columns: cols})
+	fi, err := os.Stat(*input)
 	if err != nil {
+		return err
+	}
+	bar := progress.New("read", fi.Size(), progress.WithUnit("bytes"), progress.WithWriter(stderr))
+	src, err := dataset.Open(*input, dataset.Options{Format: f, Columns: cols, Progress: bar.Add})
+	if err != nil {
+		bar.Finish()
 		return err
 	}
 	defer src.Close()
@@ -64,6 +71,7 @@ The repository's pipeline/sample/arxiv-sample.jsonl.gz was made with:
 		log.Warn("skipping malformed record", re.Unit, re.Pos, "error", re.Err.Error())
 		return ctx.Err()
 	})
+	bar.Finish()
 	if err != nil {
 		return err
 	}

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 
 	"github.com/arxivsearch/arxivsearch/pipeline/internal/assets"
 	"github.com/arxivsearch/arxivsearch/pipeline/internal/dataset"
+	"github.com/arxivsearch/arxivsearch/pipeline/internal/progress"
 	"github.com/arxivsearch/arxivsearch/pipeline/internal/vocab"
 )
 
@@ -47,7 +49,7 @@ directory ships these files so the embedder uses the same tokenizer.`)
 	if err != nil {
 		return err
 	}
-	found, err := vocab.SplitWords(ctx, tok, rule.Texts(papers), *minDF, *words, 0)
+	found, err := vocab.SplitWords(ctx, tok, rule.Texts(papers), *minDF, *words, runtime.GOMAXPROCS(0), progress.WithWriter(stderr))
 	if err != nil {
 		return err
 	}

@@ -24,16 +24,20 @@ type HFRow struct {
 }
 
 type parquetSource struct {
-	f    *os.File
-	r    *parquet.GenericReader[HFRow]
-	buf  []HFRow
-	pos  int // index of the next row in buf
-	n    int // rows in buf
-	row  int // rows returned so far
-	done bool
+	f *os.File
+	// progress gets each row's share of the file size.
+	progress func(int64)
+	rowBytes float64
+	credited int64
+	r        *parquet.GenericReader[HFRow]
+	buf      []HFRow
+	pos      int // index of the next row in buf
+	n        int // rows in buf
+	row      int // rows returned so far
+	done     bool
 }
 
-func openParquet(f *os.File) (src *parquetSource, err error) {
+func openParquet(f *os.File, progress func(int64)) (src *parquetSource, err error) {
 	fi, err := f.Stat()
 	if err != nil {
 		return nil, err
@@ -59,7 +63,11 @@ func openParquet(f *os.File) (src *parquetSource, err error) {
 		}
 	}()
 	r := parquet.NewGenericReader[HFRow](pf)
-	return &parquetSource{f: f, r: r, buf: make([]HFRow, 256)}, nil
+	src = &parquetSource{f: f, r: r, buf: make([]HFRow, 256), progress: progress}
+	if n := r.NumRows(); n > 0 {
+		src.rowBytes = float64(fi.Size()) / float64(n)
+	}
+	return src, nil
 }
 
 func (s *parquetSource) Next() (Record, error) {
@@ -82,6 +90,11 @@ func (s *parquetSource) Next() (Record, error) {
 	h := &s.buf[s.pos]
 	s.pos++
 	s.row++
+	if s.progress != nil {
+		done := int64(float64(s.row) * s.rowBytes)
+		s.progress(done - s.credited)
+		s.credited = done
+	}
 	p := Paper{
 		ID:         deref(h.ArxivID),
 		Title:      deref(h.Title),

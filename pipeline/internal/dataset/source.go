@@ -68,7 +68,8 @@ type Options struct {
 	// names; unmapped fields use their own name or a known alias.
 	Columns map[string]string
 	// Progress, when set, is given every byte read from the file (the
-	// compressed bytes for gzipped input).
+	// compressed bytes for gzipped input; for parquet, each row's share of
+	// the file size).
 	Progress func(n int64)
 }
 
@@ -87,7 +88,7 @@ func Open(path string, opts Options) (Source, error) {
 		}
 	}
 	if format == FormatParquet {
-		src, err := openParquet(f)
+		src, err := openParquet(f, opts.Progress)
 		if err != nil {
 			f.Close()
 			return nil, fmt.Errorf("%s: %w", path, err)

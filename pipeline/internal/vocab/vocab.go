@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/arxivsearch/arxivsearch/pipeline/internal/progress"
 	"github.com/arxivsearch/arxivsearch/pipeline/internal/vecmath"
 	"github.com/arxivsearch/arxivsearch/services/embedder/tokenizer"
 )
@@ -34,7 +35,9 @@ const maxWordChars = 100
 // concatenation of its pieces, so it is already normalized the way the
 // tokenizer normalizes), and returns those with df >= minDF, most
 // frequent first (ties by text), at most n of them.
-func SplitWords(ctx context.Context, tok *tokenizer.Tokenizer, texts []string, minDF, n, threads int) ([]Word, error) {
+func SplitWords(ctx context.Context, tok *tokenizer.Tokenizer, texts []string, minDF, n, threads int, popts ...progress.Option) ([]Word, error) {
+	bar := progress.New("count words", int64(len(texts)), append([]progress.Option{progress.WithUnit("texts")}, popts...)...)
+	defer bar.Finish()
 	var mu sync.Mutex
 	total := map[string]int{}
 	vecmath.ParallelFor(len(texts), max(threads, 1), func(lo, hi int) {
@@ -67,6 +70,7 @@ func SplitWords(ctx context.Context, tok *tokenizer.Tokenizer, texts []string, m
 				}
 			}
 			flush()
+			bar.Add(1)
 		}
 		mu.Lock()
 		for w, c := range df {
