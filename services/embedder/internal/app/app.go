@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"google.golang.org/grpc"
 	"log/slog"
 	"runtime"
 	"time"
@@ -143,6 +144,7 @@ func Start(cfg Config, logger *slog.Logger) (*App, error) {
 		// Room for the largest valid request, so that the limits below
 		// answer with their own messages.
 		MaxRecvBytes: cfg.MaxTexts*(cfg.MaxTextBytes+16) + 4096,
+		Extra:        []grpc.ServerOption{server.Codec()},
 	})
 	if err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 	"io"
 	"log/slog"
 	"math"
@@ -170,11 +171,20 @@ func TestGRPCRoundTrip(t *testing.T) {
 		t.Errorf("max_seq_length 17: %v, want INVALID_ARGUMENT", err)
 	}
 
+	// Invalid UTF-8 over the wire gets INVALID_ARGUMENT naming the text,
+	// not grpc-go's INTERNAL decoding error. BytesValue's field 1 has the
+	// wire encoding of EmbedRequest.texts, so it carries raw bytes a Go
+	// proto client would refuse to send.
+	err = r.conn.Invoke(ctx, embedderv1.EmbedderService_Embed_FullMethodName, wrapperspb.Bytes([]byte{'o', 0xff, 'k'}), &embedderv1.EmbedResponse{})
+	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "texts[0] is not valid UTF-8") {
+		t.Errorf("invalid UTF-8 over gRPC: %v, want INVALID_ARGUMENT naming texts[0]", err)
+	}
+
 	// The metrics port shows the model and the batches.
 	body := scrape(t, r.app.MetricsAddr())
 	for _, want := range []string{
 		`arxivsearch_embedder_model_info{device="cpu",dimension="4",execution_provider="CPUExecutionProvider",intra_op_threads="1",model="tiny-model",sessions="1"} 1`,
-		`arxivsearch_embedder_rejected_requests_total{reason="invalid"} 1`,
+		`arxivsearch_embedder_rejected_requests_total{reason="invalid"} 2`,
 		`arxivsearch_embedder_rejected_requests_total{reason="unavailable"} 1`,
 		`arxivsearch_embedder_queue_depth 0`,
 		`arxivsearch_embedder_batch_size_count`,
