@@ -32,6 +32,7 @@ var commands = []command{
 	{"export", "rewrite a model directory with another table storage (float32, float16, int8)", runExport},
 	{"eval", "evaluate models and baselines with the seed system's retrieval protocol", runEval},
 	{"build-index", "embed papers through the embedder and store them in the index instances", runBuildIndex},
+	{"loadtest", "load-test the gateway's REST API (search, embed, health) and report latencies", runLoadtest},
 }
 
 func usage(w io.Writer) {

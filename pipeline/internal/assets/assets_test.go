@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/arxivsearch/arxivsearch/pipeline/internal/testshared"
+	"github.com/arxivsearch/arxivsearch/platform/testshared"
 )
 
 func TestTokenizer(t *testing.T) {

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/arxivsearch/arxivsearch/pipeline/internal/testshared"
+	"github.com/arxivsearch/arxivsearch/platform/testshared"
 )
 
 // TestSharedSnapshot reads the start of the shared arXiv metadata file:

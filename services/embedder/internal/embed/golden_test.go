@@ -1,17 +1,14 @@
 package embed
 
 import (
-	"bufio"
-	"compress/gzip"
 	"context"
-	"encoding/json"
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
 
+	"github.com/arxivsearch/arxivsearch/platform/testshared"
 	"github.com/arxivsearch/arxivsearch/services/embedder/internal/modeldir"
 	"github.com/arxivsearch/arxivsearch/services/embedder/internal/onnx"
 	"github.com/arxivsearch/arxivsearch/services/embedder/internal/testmodel"
@@ -29,29 +26,7 @@ type goldenLine struct {
 
 func readGolden(tb testing.TB, shared string) []goldenLine {
 	tb.Helper()
-	f, err := os.Open(filepath.Join(shared, testmodel.SharedGolden))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var lines []goldenLine
-	sc := bufio.NewScanner(zr)
-	sc.Buffer(nil, 16<<20)
-	for sc.Scan() {
-		var l goldenLine
-		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
-			tb.Fatalf("golden line %d: %v", len(lines)+1, err)
-		}
-		lines = append(lines, l)
-	}
-	if err := sc.Err(); err != nil {
-		tb.Fatal(err)
-	}
-	return lines
+	return testshared.ReadJSONLines[goldenLine](tb, filepath.Join(shared, testmodel.SharedGolden))
 }
 
 // loadShared loads the shared MiniLM-shaped model with random weights.

@@ -1,9 +1,10 @@
 package testmodel
 
 import (
-	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/arxivsearch/arxivsearch/platform/testshared"
 )
 
 // Shared files the embedder's tests use, relative to the shared directory
@@ -13,31 +14,9 @@ const (
 	SharedGolden = "testdata/embed-golden.jsonl.gz"
 )
 
-// SharedDir returns the shared directory: $ARXIVSEARCH_SHARED, or the
-// "shared" directory beside the repository found by walking up from the
-// test's working directory. It skips the test when there is none, as on a
-// user's machine.
+// SharedDir returns the shared directory holding the MiniLM-shaped model,
+// skipping the test when there is none (see platform/testshared).
 func SharedDir(tb testing.TB) string {
 	tb.Helper()
-	if dir := os.Getenv("ARXIVSEARCH_SHARED"); dir != "" {
-		if _, err := os.Stat(filepath.Join(dir, SharedModel, "model.onnx")); err != nil {
-			tb.Fatalf("ARXIVSEARCH_SHARED=%s: %v", dir, err)
-		}
-		return dir
-	}
-	dir, err := filepath.Abs(".")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for {
-		candidate := filepath.Join(dir, "shared")
-		if _, err := os.Stat(filepath.Join(candidate, SharedModel, "model.onnx")); err == nil {
-			return candidate
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Skipf("shared test data not found: no shared/%s beside the repository and ARXIVSEARCH_SHARED is unset", SharedModel)
-		}
-		dir = parent
-	}
+	return testshared.Dir(tb, filepath.Join(SharedModel, "model.onnx"))
 }
