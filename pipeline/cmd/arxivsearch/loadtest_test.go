@@ -61,7 +61,7 @@ func TestLoadtestCommand(t *testing.T) {
 			args: []string{"-target", srv.URL, "-rate", "200", "-requests", "20", "-mix", "health=1"},
 			want: []string{"| health | 20 |", "rate 200/s"},
 		},
-		{name: "remote name refused", args: []string{"-target", "http://example.com", "-requests", "1"}, wantErr: "example.com"},
+		{name: "remote address refused", args: []string{"-target", "http://203.0.113.7:8080", "-requests", "1"}, wantErr: "203.0.113.7"},
 		{name: "remote address refused", args: []string{"-target", "http://10.1.2.3", "-requests", "1"}, wantErr: "not a loopback"},
 		{name: "bad mix", args: []string{"-target", srv.URL, "-mix", "search=1"}, wantErr: "unknown route"},
 	}
