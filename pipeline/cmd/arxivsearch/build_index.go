@@ -32,8 +32,7 @@ reads (a split file, the arXiv snapshot JSON lines, parquet, CSV); records
 are cleaned the same way. Writes a manifest (model, dataset hash, counts,
 shard placement, time) when -manifest is set.`)
 	input := fs.String("input", "", "papers to index (required)")
-	format := fs.String("format", string(dataset.FormatAuto), "input format: auto, jsonl, parquet or csv")
-	columns := fs.String("columns", "", "CSV column mapping, e.g. id=arxiv_id,abstract=summary")
+	in := addInputFlags(fs)
 	embedAddr := fs.String("embedder", "127.0.0.1:50051", "embedder gRPC address")
 	indexAddrs := fs.String("index", "127.0.0.1:50061", "index instance gRPC addresses, comma-separated")
 	batch := fs.Int("batch", 256, "papers embedded and stored per round")
@@ -50,15 +49,11 @@ shard placement, time) when -manifest is set.`)
 	if err != nil {
 		return err
 	}
-	f, err := dataset.ParseFormat(*format)
+	dopts, err := in.options()
 	if err != nil {
 		return err
 	}
-	cols, err := dataset.ParseColumns(*columns)
-	if err != nil {
-		return err
-	}
-	papers, dropped, err := readCleanPapers(*input, dataset.Options{Format: f, Columns: cols})
+	papers, dropped, err := readCleanPapers(*input, dopts)
 	if err != nil {
 		return err
 	}

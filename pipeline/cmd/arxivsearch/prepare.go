@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/arxivsearch/arxivsearch/pipeline/internal/dataset"
 	"github.com/arxivsearch/arxivsearch/pipeline/internal/prepare"
 	"github.com/arxivsearch/arxivsearch/pipeline/internal/split"
 )
@@ -28,8 +27,7 @@ docs/pipeline.md), manifest.json (counts, seed, source SHA-256, file
 hashes), stats.json and stats.md (per-category statistics).`)
 	input := fs.String("input", "", "input file (required)")
 	out := fs.String("out", "", "output directory (required)")
-	format := fs.String("format", "auto", "input format: auto, jsonl, parquet or csv")
-	columns := fs.String("columns", "", `CSV column mapping "field=header,..." (fields: id, title, abstract, authors, categories, primary_category, update_date, comments)`)
+	in := addInputFlags(fs)
 	seed := fs.Uint64("seed", 42, "seed of the split and of the per-category cap")
 	testFrac := fs.Float64("test-fraction", split.Default.Test, "fraction of all papers in the test split")
 	evalFrac := fs.Float64("eval-fraction", split.Default.Eval, "fraction of the non-test papers in the eval split")
@@ -46,11 +44,7 @@ hashes), stats.json and stats.md (per-category statistics).`)
 	if err != nil {
 		return err
 	}
-	f, err := dataset.ParseFormat(*format)
-	if err != nil {
-		return err
-	}
-	cols, err := dataset.ParseColumns(*columns)
+	dopts, err := in.options()
 	if err != nil {
 		return err
 	}
@@ -59,7 +53,7 @@ hashes), stats.json and stats.md (per-category statistics).`)
 		return err
 	}
 	res, err := prepare.Run(ctx, prepare.Options{
-		Input: *input, Format: f, Columns: cols, OutDir: *out, Seed: *seed,
+		Input: *input, Format: dopts.Format, Columns: dopts.Columns, OutDir: *out, Seed: *seed,
 		Fractions: split.Fractions{Test: *testFrac, Eval: *evalFrac}, MaxPerCategory: *maxPer,
 		OnError: oe, Gzip: *gz, Tool: producer(), Log: log,
 	})

@@ -31,8 +31,7 @@ The repository's pipeline/sample/arxiv-sample.jsonl.gz was made with:
     -out pipeline/sample/arxiv-sample.jsonl.gz -n 3000 -seed 42`)
 	input := fs.String("input", "", "input file (required)")
 	out := fs.String("out", "", "output file (required)")
-	format := fs.String("format", "auto", "input format: auto, jsonl, parquet or csv")
-	columns := fs.String("columns", "", "CSV column mapping (see prepare -help)")
+	in := addInputFlags(fs)
 	n := fs.Int("n", 3000, "papers in the sample")
 	minPer := fs.Int("min-per-category", 3, "papers every category gets first (or all it has)")
 	seed := fs.Uint64("seed", 42, "seed of the draw")
@@ -46,11 +45,7 @@ The repository's pipeline/sample/arxiv-sample.jsonl.gz was made with:
 	if err != nil {
 		return err
 	}
-	f, err := dataset.ParseFormat(*format)
-	if err != nil {
-		return err
-	}
-	cols, err := dataset.ParseColumns(*columns)
+	dopts, err := in.options()
 	if err != nil {
 		return err
 	}
@@ -59,7 +54,8 @@ The repository's pipeline/sample/arxiv-sample.jsonl.gz was made with:
 		return err
 	}
 	bar := progress.New("read", fi.Size(), progress.WithUnit("bytes"), progress.WithWriter(stderr))
-	src, err := dataset.Open(*input, dataset.Options{Format: f, Columns: cols, Progress: bar.Add})
+	dopts.Progress = bar.Add
+	src, err := dataset.Open(*input, dopts)
 	if err != nil {
 		bar.Finish()
 		return err
