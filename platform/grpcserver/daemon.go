@@ -26,7 +26,9 @@ type DaemonConfig struct {
 	Grace        time.Duration
 	MaxRecvBytes int
 	Logger       *slog.Logger
-	// Extra server options, after the project's own.
+	// Extra server options, after the project's own; their interceptors
+	// run before the one refusing invalid UTF-8, whose codec replaces any
+	// given here.
 	Extra []grpc.ServerOption
 }
 

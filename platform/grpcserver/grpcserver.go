@@ -1,6 +1,7 @@
 // Package grpcserver runs a project gRPC service: the service's own
 // handlers plus the standard health protocol (grpc.health.v1), server
-// reflection, observability and graceful shutdown.
+// reflection, observability, INVALID_ARGUMENT for invalid UTF-8 (package
+// utf8codec) and graceful shutdown.
 package grpcserver
 
 import (
@@ -11,6 +12,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/arxivsearch/arxivsearch/platform/grpcserver/utf8codec"
 	"github.com/arxivsearch/arxivsearch/platform/observability"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
@@ -36,7 +38,9 @@ type Options struct {
 	Registry prometheus.Registerer
 	// MaxRecvBytes bounds a request message; 0 keeps gRPC's 4 MiB.
 	MaxRecvBytes int
-	// Extra server options, after the project's own.
+	// Extra server options, after the project's own; their interceptors
+	// run before the one refusing invalid UTF-8, whose codec replaces any
+	// given here.
 	Extra []grpc.ServerOption
 }
 
@@ -56,6 +60,10 @@ func New(opts Options) *Server {
 		sopts = append(sopts, grpc.MaxRecvMsgSize(opts.MaxRecvBytes))
 	}
 	sopts = append(sopts, opts.Extra...)
+	// Invalid UTF-8 is refused after every other interceptor, where the
+	// handler would validate the request: refusals are counted and logged,
+	// and a write without a token still gets UNAUTHENTICATED.
+	sopts = append(sopts, utf8codec.New().ServerOptions()...)
 	s := &Server{GRPC: grpc.NewServer(sopts...), Health: health.NewServer(), logger: logger}
 	healthpb.RegisterHealthServer(s.GRPC, s.Health)
 	reflection.Register(s.GRPC)

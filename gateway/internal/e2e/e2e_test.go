@@ -5,23 +5,18 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/arxivsearch/arxivsearch/platform/daemontest"
 	"github.com/arxivsearch/arxivsearch/platform/paper"
 	"github.com/arxivsearch/arxivsearch/platform/shardset"
 	embedderv1 "github.com/arxivsearch/arxivsearch/proto/arxivsearch/embedder/v1"
@@ -29,7 +24,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 )
 
@@ -53,7 +47,7 @@ func TestEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test skipped in -short mode")
 	}
-	root := repoRoot(t)
+	root := daemontest.WorkspaceRoot(t)
 	shared := os.Getenv("ARXIVSEARCH_SHARED")
 	if shared == "" {
 		shared = filepath.Join(root, "..", "shared")
@@ -65,12 +59,9 @@ func TestEndToEnd(t *testing.T) {
 			t.Skipf("shared test files are absent (%v); they live in ../shared beside the checkout", err)
 		}
 	}
-	ortLib := os.Getenv("ONNXRUNTIME_LIB")
-	if ortLib == "" {
-		ortLib = filepath.Join(root, "third_party", "onnxruntime", "1.24.1", "libonnxruntime.so.1")
-	}
-	if _, err := os.Stat(ortLib); err != nil {
-		t.Skipf("ONNX Runtime library %s is absent (run make setup): %v", ortLib, err)
+	ortLib, err := daemontest.ONNXRuntimeLib(root)
+	if err != nil {
+		t.Skipf("%v (run make setup)", err)
 	}
 	n := 200
 	if s := os.Getenv("E2E_PAPERS"); s != "" {
@@ -81,35 +72,31 @@ func TestEndToEnd(t *testing.T) {
 	}
 	papers := readPapers(t, dataFile, n)
 
+	bin := daemontest.Build(t, "./services/embedder/cmd/embedder", "./services/index/cmd/index", "./gateway/cmd/gateway")
 	began := time.Now()
-	bin := binDir(t, root)
-	build := exec.Command("go", "build", "-o", bin+"/", "./services/embedder/cmd/embedder", "./services/index/cmd/index", "./gateway/cmd/gateway")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	start := func(t *testing.T, name string, args ...string) *daemontest.Proc {
+		t.Helper()
+		return daemontest.Start(t, name, filepath.Join(bin, name), nil, args...)
 	}
-	t.Logf("built the binaries in %v", time.Since(began).Round(time.Millisecond))
-	began = time.Now()
 
-	logs := t.TempDir()
-	embAddr, idxA, idxB := freeAddr(t), freeAddr(t), freeAddr(t)
-	httpAddr, grpcAddr := freeAddr(t), freeAddr(t)
+	embAddr, idxA, idxB := daemontest.FreeAddr(t), daemontest.FreeAddr(t), daemontest.FreeAddr(t)
+	httpAddr, grpcAddr := daemontest.FreeAddr(t), daemontest.FreeAddr(t)
 	dataA, dataB := filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "b")
-	start(t, logs, "embedder", bin, "-listen", embAddr, "-metrics-listen", "", "-model-dir", modelDir, "-onnxruntime-lib", ortLib)
+	start(t, "embedder", "-listen", embAddr, "-metrics-listen", "", "-model-dir", modelDir, "-onnxruntime-lib", ortLib)
 	indexArgs := func(addr, dir, shards string) []string {
 		return []string{"-listen", addr, "-metrics-listen", "", "-data-dir", dir, "-total-shards", strconv.Itoa(totalShards), "-shards", shards}
 	}
-	start(t, logs, "index", bin, indexArgs(idxA, dataA, "0-1")...)
-	b := start(t, logs, "index", bin, indexArgs(idxB, dataB, "2-3")...)
-	start(t, logs, "gateway", bin, "-http-listen", httpAddr, "-grpc-listen", grpcAddr, "-embedder-addr", embAddr,
+	start(t, "index", indexArgs(idxA, dataA, "0-1")...)
+	b := start(t, "index", indexArgs(idxB, dataB, "2-3")...)
+	start(t, "gateway", "-http-listen", httpAddr, "-grpc-listen", grpcAddr, "-embedder-addr", embAddr,
 		"-index-addrs", idxA+","+idxB, "-write-token", token, "-index-refresh", "1s", "-log-level", "warn")
 
-	waitServing(t, logs, embAddr, embedderv1.EmbedderService_ServiceDesc.ServiceName, 2*time.Minute)
-	waitServing(t, logs, idxA, indexv1.IndexService_ServiceDesc.ServiceName, time.Minute)
-	waitServing(t, logs, idxB, indexv1.IndexService_ServiceDesc.ServiceName, time.Minute)
+	daemontest.WaitServing(t, embAddr, embedderv1.EmbedderService_ServiceDesc.ServiceName, 2*time.Minute)
+	daemontest.WaitServing(t, idxA, indexv1.IndexService_ServiceDesc.ServiceName, time.Minute)
+	daemontest.WaitServing(t, idxB, indexv1.IndexService_ServiceDesc.ServiceName, time.Minute)
 	skipIfUnimplemented(t, embAddr, idxA)
 	gw := "http://" + httpAddr
-	waitReady(t, logs, gw, time.Minute)
+	daemontest.WaitHTTP(t, gw+"/readyz", time.Minute)
 	t.Logf("services ready in %v", time.Since(began).Round(time.Millisecond))
 
 	t.Run("ingest", func(t *testing.T) {
@@ -140,7 +127,7 @@ func TestEndToEnd(t *testing.T) {
 	self := func(t *testing.T, p ingestPaper) []result {
 		t.Helper()
 		var sr struct{ Results []result }
-		code, body := call(t, "POST", gw+"/v1/search", map[string]any{"query": paper.EmbeddingText(paper.CleanText(p.Title), paper.CleanText(p.Abstract)), "k": 5}, &sr)
+		code, body := call(t, "POST", gw+"/v1/search", map[string]any{"query": paper.EmbeddingText(paper.CleanText(p.Title), paper.CleanText(p.Abstract)), "k": 5, "mode": "SEARCH_MODE_DENSE"}, &sr)
 		if code != 200 {
 			t.Fatalf("search = %d %s", code, body)
 		}
@@ -182,6 +169,18 @@ func TestEndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("adversarial queries", func(t *testing.T) { testAdversarialQueries(t, gw, grpcAddr, papers) })
+	t.Run("categories in every mode", func(t *testing.T) { testCategoriesInEveryMode(t, gw, papers) })
+	t.Run("match info", func(t *testing.T) { testMatchInfo(t, gw, target) })
+	t.Run("compat stays dense on a hybrid gateway", func(t *testing.T) {
+		httpAddr, grpcAddr := daemontest.FreeAddr(t), daemontest.FreeAddr(t)
+		hybrid := start(t, "gateway", "-http-listen", httpAddr, "-grpc-listen", grpcAddr, "-embedder-addr", embAddr,
+			"-index-addrs", idxA+","+idxB, "-default-mode", "hybrid", "-index-refresh", "1s", "-log-level", "warn")
+		defer hybrid.Stop()
+		daemontest.WaitHTTP(t, "http://"+httpAddr+"/readyz", 30*time.Second)
+		testCompatStaysDense(t, "http://"+httpAddr, target)
+	})
+
 	t.Run("delete", func(t *testing.T) {
 		if code, body := call(t, "DELETE", gw+"/v1/papers/"+target.ID, nil, nil); code != 200 {
 			t.Fatalf("delete = %d %s", code, body)
@@ -195,7 +194,7 @@ func TestEndToEnd(t *testing.T) {
 	})
 
 	t.Run("index instance killed and restarted", func(t *testing.T) {
-		b.kill(t)
+		b.Kill(t)
 		query := map[string]any{"query": paper.EmbeddingText(paper.CleanText(onB.Title), paper.CleanText(onB.Abstract)), "k": 5}
 		var e struct{ Message string }
 		if code, body := call(t, "POST", gw+"/v1/search", query, &e); code != 503 || !strings.Contains(e.Message, "shards 2-3 of 4") {
@@ -210,9 +209,9 @@ func TestEndToEnd(t *testing.T) {
 		if code, body := call(t, "POST", gw+"/v1/search", query, &partial); code != 200 || !partial.Partial || !slices.Equal(partial.MissingShards, []int{2, 3}) {
 			t.Errorf("partial search = %d %s", code, body)
 		}
-		b = start(t, logs, "index", bin, indexArgs(idxB, dataB, "2-3")...)
-		waitServing(t, logs, idxB, indexv1.IndexService_ServiceDesc.ServiceName, time.Minute)
-		waitReady(t, logs, gw, 30*time.Second)
+		b = start(t, "index", indexArgs(idxB, dataB, "2-3")...)
+		daemontest.WaitServing(t, idxB, indexv1.IndexService_ServiceDesc.ServiceName, time.Minute)
+		daemontest.WaitHTTP(t, gw+"/readyz", 30*time.Second)
 		if res := self(t, onB); len(res) == 0 || res[0].ID != onB.ID {
 			t.Errorf("after the restart, %s is not found by its own text: %+v", onB.ID, res)
 		}
@@ -288,140 +287,6 @@ func readPapers(t *testing.T, path string, n int) []ingestPaper {
 	return out
 }
 
-// binDir is where the binaries are built: a directory kept between runs
-// (per checkout), so that go build, which leaves an up-to-date binary
-// alone, relinks only what changed.
-func binDir(t *testing.T, root string) string {
-	t.Helper()
-	base, err := os.UserCacheDir()
-	if err != nil {
-		return t.TempDir()
-	}
-	sum := sha256.Sum256([]byte(root))
-	dir := filepath.Join(base, "arxivsearch-e2e", hex.EncodeToString(sum[:6]))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return t.TempDir()
-	}
-	return dir
-}
-
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("not inside the workspace (no go.work above the test); the end-to-end test builds the services from it")
-		}
-		dir = parent
-	}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-// proc is a started service process.
-type proc struct {
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{}
-}
-
-func start(t *testing.T, logs, name, bin string, args ...string) *proc {
-	t.Helper()
-	log, err := os.CreateTemp(logs, name+"-*.log")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(filepath.Join(bin, name), args...)
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	p := &proc{cmd: cmd, log: log.Name(), done: make(chan struct{})}
-	go func() {
-		cmd.Wait()
-		log.Close()
-		close(p.done)
-	}()
-	t.Cleanup(func() { p.stop() })
-	return p
-}
-
-// stop ends the process gracefully, or kills it after 10s.
-func (p *proc) stop() {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		p.cmd.Process.Kill()
-		<-p.done
-	}
-}
-
-// kill ends the process at once, as a crash would.
-func (p *proc) kill(t *testing.T) {
-	t.Helper()
-	if err := p.cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	<-p.done
-}
-
-// dumpLogs shows the end of every service log, for a failure message.
-func dumpLogs(t *testing.T, logs string) {
-	t.Helper()
-	files, _ := filepath.Glob(filepath.Join(logs, "*.log"))
-	for _, f := range files {
-		b, _ := os.ReadFile(f)
-		if len(b) > 3000 {
-			b = b[len(b)-3000:]
-		}
-		t.Logf("--- %s (end)\n%s", filepath.Base(f), b)
-	}
-}
-
-func waitServing(t *testing.T, logs, addr, service string, within time.Duration) {
-	t.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	deadline := time.Now().Add(within)
-	var last string
-	for time.Now().Before(deadline) {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		r, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: service})
-		cancel()
-		if err == nil && r.GetStatus() == healthpb.HealthCheckResponse_SERVING {
-			return
-		}
-		last = fmt.Sprint(r.GetStatus(), err)
-		time.Sleep(200 * time.Millisecond)
-	}
-	dumpLogs(t, logs)
-	t.Fatalf("%s at %s not SERVING after %v: %s", service, addr, within, last)
-}
-
 // skipIfUnimplemented skips while the embedder or the index is still the
 // skeleton that answers UNIMPLEMENTED.
 func skipIfUnimplemented(t *testing.T, embAddr, idxAddr string) {
@@ -456,28 +321,6 @@ func skipIfUnimplemented(t *testing.T, embAddr, idxAddr string) {
 	}
 }
 
-func waitReady(t *testing.T, logs, gw string, within time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	var last string
-	for time.Now().Before(deadline) {
-		resp, err := http.Get(gw + "/readyz")
-		if err == nil {
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
-			}
-			last = string(b)
-		} else {
-			last = err.Error()
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	dumpLogs(t, logs)
-	t.Fatalf("gateway not ready after %v: %s", within, last)
-}
-
 // call sends a JSON request with the write token and decodes a JSON answer
 // into out (when not nil); it returns the status and the raw body.
 func call(t *testing.T, method, url string, body, out any) (int, string) {
@@ -496,8 +339,20 @@ func call(t *testing.T, method, url string, body, out any) (int, string) {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+token)
-	client := &http.Client{Timeout: 2 * time.Minute}
-	resp, err := client.Do(req)
+	code, b := send(t, req)
+	if out != nil && len(b) > 0 {
+		if err := json.Unmarshal(b, out); err != nil {
+			t.Fatalf("%s %s: %d %q is not the expected JSON: %v", method, url, code, b, err)
+		}
+	}
+	return code, string(b)
+}
+
+// send does req, waiting up to 2 minutes (a batch of embeddings on a busy
+// CPU), and returns the status and the whole body.
+func send(t *testing.T, req *http.Request) (int, []byte) {
+	t.Helper()
+	resp, err := (&http.Client{Timeout: 2 * time.Minute}).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -506,10 +361,5 @@ func call(t *testing.T, method, url string, body, out any) (int, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out != nil && len(b) > 0 {
-		if err := json.Unmarshal(b, out); err != nil {
-			t.Fatalf("%s %s: %d %q is not the expected JSON: %v", method, url, resp.StatusCode, b, err)
-		}
-	}
-	return resp.StatusCode, string(b)
+	return resp.StatusCode, b
 }

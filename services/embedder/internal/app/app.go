@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/keepalive"
 	"log/slog"
 	"runtime"
 	"time"
@@ -144,7 +145,15 @@ func Start(cfg Config, logger *slog.Logger) (*App, error) {
 		// Room for the largest valid request, so that the limits below
 		// answer with their own messages.
 		MaxRecvBytes: cfg.MaxTexts*(cfg.MaxTextBytes+16) + 4096,
-		Extra:        []grpc.ServerOption{server.Codec()},
+		// Invalid UTF-8 in texts gets INVALID_ARGUMENT naming the text from
+		// grpcserver (package utf8codec), before Embed runs.
+		Extra: []grpc.ServerOption{
+			// Clients balance over the replicas their resolver knew when
+			// they connected; ending connections now and then makes them
+			// resolve again, so replicas added by an autoscaler get work.
+			// Embed calls last milliseconds, well inside the grace.
+			grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionAge: 2 * time.Minute, MaxConnectionAgeGrace: 30 * time.Second}),
+		},
 	})
 	if err != nil {
 		return nil, err

@@ -5,7 +5,6 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
-	"google.golang.org/protobuf/types/known/wrapperspb"
 	"io"
 	"log/slog"
 	"math"
@@ -17,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/arxivsearch/arxivsearch/platform/grpcserver/rawcall"
 	embedderv1 "github.com/arxivsearch/arxivsearch/proto/arxivsearch/embedder/v1"
 	"github.com/arxivsearch/arxivsearch/services/embedder/internal/modeldir"
 	"github.com/arxivsearch/arxivsearch/services/embedder/internal/testmodel"
@@ -25,6 +25,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -172,19 +173,32 @@ func TestGRPCRoundTrip(t *testing.T) {
 	}
 
 	// Invalid UTF-8 over the wire gets INVALID_ARGUMENT naming the text,
-	// not grpc-go's INTERNAL decoding error. BytesValue's field 1 has the
-	// wire encoding of EmbedRequest.texts, so it carries raw bytes a Go
-	// proto client would refuse to send.
-	err = r.conn.Invoke(ctx, embedderv1.EmbedderService_Embed_FullMethodName, wrapperspb.Bytes([]byte{'o', 0xff, 'k'}), &embedderv1.EmbedResponse{})
-	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "texts[0] is not valid UTF-8") {
-		t.Errorf("invalid UTF-8 over gRPC: %v, want INVALID_ARGUMENT naming texts[0]", err)
+	// not grpc-go's INTERNAL decoding error; a Go client would refuse to
+	// send it, so the request is made by hand.
+	for _, tc := range []struct {
+		texts []string
+		want  string
+	}{
+		{[]string{"o\xffk"}, "texts[0] is not valid UTF-8; encode strings as UTF-8"},
+		{[]string{"fine", "bad \xc3\x28", "\xed\xa0\x80"}, "texts[1], texts[2] are not valid UTF-8; encode strings as UTF-8"},
+	} {
+		var req []byte
+		for _, text := range tc.texts {
+			req = protowire.AppendBytes(protowire.AppendTag(req, 1, protowire.BytesType), []byte(text))
+		}
+		_, err = rawcall.Invoke(ctx, r.conn, embedderv1.EmbedderService_Embed_FullMethodName, req)
+		if status.Code(err) != codes.InvalidArgument || status.Convert(err).Message() != tc.want {
+			t.Errorf("texts %q over gRPC: %v, want INVALID_ARGUMENT %q", tc.texts, err, tc.want)
+		}
 	}
 
 	// The metrics port shows the model and the batches.
 	body := scrape(t, r.app.MetricsAddr())
 	for _, want := range []string{
 		`arxivsearch_embedder_model_info{device="cpu",dimension="4",execution_provider="CPUExecutionProvider",intra_op_threads="1",model="tiny-model",sessions="1"} 1`,
-		`arxivsearch_embedder_rejected_requests_total{reason="invalid"} 2`,
+		// The invalid UTF-8 never reached Embed: gRPC counts it.
+		`arxivsearch_embedder_rejected_requests_total{reason="invalid"} 1`,
+		`grpc_server_handled_total{grpc_code="InvalidArgument",grpc_method="Embed",grpc_service="arxivsearch.embedder.v1.EmbedderService"} 3`,
 		`arxivsearch_embedder_rejected_requests_total{reason="unavailable"} 1`,
 		`arxivsearch_embedder_queue_depth 0`,
 		`arxivsearch_embedder_batch_size_count`,

@@ -11,20 +11,24 @@
 //     vectors, build, snapshot and load times.
 //   - -mode service measures the whole service in-process over gRPC
 //     loopback: ingest through UpsertPapers into SQLite stores, training,
-//     snapshots, restart (load and replay), and Search latency.
+//     snapshots, restart (load and replay), and Search latency. With
+//     -papers FILE the papers get the titles and abstracts of real arXiv
+//     papers (../shared/data/arxiv-metadata.jsonl.gz), topped up to -n
+//     with copies under new ids, and lexical and hybrid search are timed
+//     with the loadtest's short search phrases and with whole titles and
+//     abstracts; the vectors stay synthetic, as dense cost does not depend
+//     on their content. The modes are timed taking turns (-modes), so that
+//     their ratios survive a noisy machine. -dir D keeps the collection and
+//     -reuse searches it again without rebuilding.
 //
 // Run it with OMP_NUM_THREADS=1, the service's setting (see cmd/index).
 package main
 
 import (
 	"bufio"
-	"context"
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
-	"math/rand"
-	"net"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -35,17 +39,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/arxivsearch/arxivsearch/platform/shardset"
-	indexv1 "github.com/arxivsearch/arxivsearch/proto/arxivsearch/index/v1"
-	"github.com/arxivsearch/arxivsearch/services/index/internal/collection"
 	"github.com/arxivsearch/arxivsearch/services/index/internal/faiss"
-	"github.com/arxivsearch/arxivsearch/services/index/internal/metrics"
-	"github.com/arxivsearch/arxivsearch/services/index/internal/server"
 	"github.com/arxivsearch/arxivsearch/services/index/internal/shard"
 	"github.com/arxivsearch/arxivsearch/services/index/internal/snapshot"
 	"github.com/arxivsearch/arxivsearch/services/index/internal/synth"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 )
 
 func main() {
@@ -60,6 +57,9 @@ func main() {
 	shards := flag.Int("shards", 8, "shards (service mode)")
 	dir := flag.String("dir", "", "data directory (service mode; default a temporary one)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the search measurements here")
+	papers := flag.String("papers", "", "service mode: arXiv metadata JSONL(.gz) file whose papers' text to index (default synthetic Zipf text); topped up to -n with copies under new ids")
+	reuse := flag.Bool("reuse", false, "service mode: search the collection already in -dir instead of building one")
+	modes := flag.String("modes", strings.Join(searchModes, ","), "service mode: rows of the interleaved latency table (empty: none)")
 	flag.Parse()
 	profilePath = *cpuprofile
 	fmt.Printf("indexbench -mode %s -n %d -dim %d, OMP_NUM_THREADS=%q, GOMAXPROCS=%d, %s\n\n",
@@ -69,7 +69,12 @@ func main() {
 	case "faiss":
 		err = benchFAISS(*n, *dim, *nq, *k, parseInts(*nprobes), *batch, *budget)
 	case "service":
-		err = benchService(*n, *dim, *nq, *k, *shards, *batch, *budget, *dir)
+		var ms []string
+		if *modes != "" {
+			ms = strings.Split(*modes, ",")
+		}
+		err = benchService(serviceOpts{n: *n, dim: *dim, nq: *nq, k: *k, shards: *shards, batch: *batch, budget: *budget,
+			dir: *dir, papers: *papers, reuse: *reuse, modes: ms})
 	default:
 		err = fmt.Errorf("unknown -mode %q", *mode)
 	}
@@ -348,234 +353,5 @@ func benchFAISS(n, dim, nq, k int, nprobes []int, batch int, budget time.Duratio
 			return err
 		}
 	}
-	return nil
-}
-
-// benchService measures the service end to end in one process: a
-// collection of shards behind the gRPC server on loopback.
-func benchService(n, dim, nq, k, shards, batch int, budget time.Duration, dir string) error {
-	ctx := context.Background()
-	if dir == "" {
-		d, err := os.MkdirTemp("", "indexbench-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(d)
-		dir = d
-	}
-	g := synth.New(synth.Spec{Dim: dim, Seed: 1}, n)
-	cfg := shard.DefaultConfig()
-	cfg.FlatThreshold = 0        // train explicitly, to time it
-	cfg.SnapshotEveryChanges = 0 // snapshot explicitly, to time it
-	owned, _ := shardset.Parse("", shards)
-	logger := slog.New(slog.DiscardHandler)
-	open := func() (*collection.Collection, indexv1.IndexServiceClient, func(), error) {
-		m := metrics.New(nil)
-		coll, err := collection.Open(ctx, collection.Options{Dir: dir, TotalShards: shards, Owned: owned, Shard: cfg, Logger: logger, Metrics: m})
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		srv := server.New(server.Options{TotalShards: shards, Owned: owned, Logger: logger, Metrics: m})
-		srv.SetCollection(coll)
-		gs := grpc.NewServer(grpc.MaxRecvMsgSize(256 << 20))
-		indexv1.RegisterIndexServiceServer(gs, srv)
-		lis, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		go gs.Serve(lis)
-		conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
-			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20), grpc.MaxCallSendMsgSize(256<<20)))
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		return coll, indexv1.NewIndexServiceClient(conn), func() { conn.Close(); gs.Stop() }, nil
-	}
-	coll, client, stop, err := open()
-	if err != nil {
-		return err
-	}
-	// Titles and abstracts of words drawn from a Zipf-distributed
-	// vocabulary, so posting lists have realistic lengths for lexical and
-	// hybrid search.
-	zipf := rand.NewZipf(rand.New(rand.NewSource(1)), 1.1, 10, 20_000)
-	words := func(n int) string {
-		var b strings.Builder
-		for i := range n {
-			if i > 0 {
-				b.WriteByte(' ')
-			}
-			fmt.Fprintf(&b, "w%d", zipf.Uint64())
-		}
-		return b.String()
-	}
-	// Exact search over the same papers, for the service's recall.
-	exact, err := faiss.NewFlat(dim)
-	if err != nil {
-		return err
-	}
-	defer exact.Close()
-	var idOf []string // exact-index label -> paper id
-	addExact := func(ps []*indexv1.Paper) error {
-		var labels []int64
-		var vecs []float32
-		for _, p := range ps {
-			labels = append(labels, int64(len(idOf)))
-			idOf = append(idOf, p.GetId())
-			vecs = append(vecs, p.GetVector()...)
-		}
-		return exact.Add(labels, vecs)
-	}
-	const upsertBatch = 1000
-	t0 := time.Now()
-	for i := 0; i < n; i += upsertBatch {
-		var ps []*indexv1.Paper
-		for j := i; j < min(n, i+upsertBatch); j++ {
-			ps = append(ps, &indexv1.Paper{
-				Id: fmt.Sprintf("%04d.%05d", 1000+j/100000, j%100000), Title: words(10),
-				Abstract: words(150), Authors: []string{"A. Author", "B. Author"}, Categories: []string{"cs.LG", "stat.ML"},
-				UpdateDate: "2025-01-01", Vector: g.Vector(),
-			})
-		}
-		if _, err := client.UpsertPapers(ctx, &indexv1.UpsertPapersRequest{Model: "bench", Papers: ps}); err != nil {
-			return err
-		}
-		if err := addExact(ps); err != nil {
-			return err
-		}
-	}
-	ingest := time.Since(t0)
-	fmt.Printf("| step | time |\n|---|---|\n")
-	fmt.Printf("| ingest %d papers (UpsertPapers, batches of %d, %d shards, durable) | %s (%.0f papers/s) |\n",
-		n, upsertBatch, shards, secs(ingest), float64(n)/ingest.Seconds())
-	t0 = time.Now()
-	tr, err := client.TrainShards(ctx, &indexv1.TrainShardsRequest{})
-	if err != nil {
-		return err
-	}
-	fmt.Printf("| train %d shards of ~%d papers (nlist %d each), one after the other, incl. snapshot | %s |\n",
-		shards, n/shards, tr.GetShards()[0].GetNlist(), secs(time.Since(t0)))
-	// Searches while writes come in need nothing extra: measure restart.
-	extra := min(n/10, 10_000)
-	var ps []*indexv1.Paper
-	for j := range extra {
-		ps = append(ps, &indexv1.Paper{Id: fmt.Sprintf("9%03d.%05d", j/100000, j%100000), Title: "late", Vector: g.Vector()})
-	}
-	if _, err := client.UpsertPapers(ctx, &indexv1.UpsertPapersRequest{Model: "bench", Papers: ps}); err != nil {
-		return err
-	}
-	if err := addExact(ps); err != nil {
-		return err
-	}
-	stop()
-	if err := coll.Close(ctx, false); err != nil {
-		return err
-	}
-	t0 = time.Now()
-	coll, client, stop, err = open()
-	if err != nil {
-		return err
-	}
-	fmt.Printf("| restart: load %d IVF snapshots, verify, replay %d papers written after them | %s |\n", shards, extra, secs(time.Since(t0)))
-	t0 = time.Now()
-	if _, err := client.SnapshotShards(ctx, &indexv1.SnapshotShardsRequest{}); err != nil {
-		return err
-	}
-	fmt.Printf("| snapshot all %d shards | %s |\n\n", shards, secs(time.Since(t0)))
-	defer func() { stop(); coll.Close(ctx, false) }()
-
-	queries := g.Vectors(nq)
-	// Query words skip the 100 most frequent, as the store drops English
-	// function words from queries (the vocabulary has no real ones).
-	texts := make([]string, nq)
-	for i := range texts {
-		var ws []string
-		for len(ws) < 4 {
-			if r := zipf.Uint64(); r >= 100 {
-				ws = append(ws, fmt.Sprintf("w%d", r))
-			}
-		}
-		texts[i] = strings.Join(ws, " ")
-	}
-	query := func(first, per int, mode indexv1.SearchMode) *indexv1.SearchRequest {
-		req := &indexv1.SearchRequest{K: int32(k), Mode: mode}
-		for i := first; i < first+per; i++ {
-			req.Queries = append(req.Queries, &indexv1.Query{Vector: queries[i*dim : (i+1)*dim], Text: texts[i]})
-		}
-		return req
-	}
-	// Recall of the whole service (all shards, exact merge) against exact
-	// search over the collection.
-	_, truth, err := exact.Search(queries, k, 0)
-	if err != nil {
-		return err
-	}
-	fmt.Printf("| nprobe per shard | recall@%d over %d shards |\n|---|---|\n", k, shards)
-	for _, np := range []int{4, 8, 16, 32, 64} {
-		found := 0
-		for first := 0; first < nq; first += 100 {
-			req := query(first, min(100, nq-first), indexv1.SearchMode_SEARCH_MODE_DENSE)
-			req.Nprobe = int32(np)
-			resp, err := client.Search(ctx, req)
-			if err != nil {
-				return err
-			}
-			for i, r := range resp.GetResults() {
-				q := first + i
-				for _, h := range r.GetHits() {
-					for _, l := range truth[q*k : (q+1)*k] {
-						if l >= 0 && idOf[l] == h.GetId() {
-							found++
-						}
-					}
-				}
-			}
-		}
-		label := strconv.Itoa(np)
-		if np == cfg.DefaultNprobe {
-			label += " (default)"
-		}
-		fmt.Printf("| %s | %.3f |\n", label, float64(found)/float64(nq*k))
-	}
-	fmt.Println()
-
-	fmt.Printf("| Search over %d shards, k=%d, default nprobe | q/s | p50 | p99 |\n|---|---|---|---|\n", shards, k)
-	defer startProfile()()
-	for _, c := range []struct {
-		name    string
-		workers int
-		per     int
-		mode    indexv1.SearchMode
-		nprobe  int32
-	}{
-		{"dense, 1 query per call", 1, 1, indexv1.SearchMode_SEARCH_MODE_DENSE, 0},
-		{"dense, 1 query per call, nprobe 16", 1, 1, indexv1.SearchMode_SEARCH_MODE_DENSE, 16},
-		{"dense, 1 query per call, 4 concurrent clients", 4, 1, indexv1.SearchMode_SEARCH_MODE_DENSE, 0},
-		{fmt.Sprintf("dense, %d queries per call", batch), 1, batch, indexv1.SearchMode_SEARCH_MODE_DENSE, 0},
-		{"lexical (4 words), 1 query per call", 1, 1, indexv1.SearchMode_SEARCH_MODE_LEXICAL, 0},
-		{"hybrid, 1 query per call", 1, 1, indexv1.SearchMode_SEARCH_MODE_HYBRID, 0},
-	} {
-		tp, err := measure(budget, c.workers, c.per, nq, func(first int) error {
-			req := query(first, c.per, c.mode)
-			req.Nprobe = c.nprobe
-			_, err := client.Search(ctx, req)
-			return err
-		})
-		if err != nil {
-			return err
-		}
-		fmt.Printf("| %s | %.0f | %s | %s |\n", c.name, tp.qps, ms(tp.p50), ms(tp.p99))
-	}
-	st, err := client.GetStats(ctx, &indexv1.GetStatsRequest{})
-	if err != nil {
-		return err
-	}
-	var storeBytes, snapBytes int64
-	for _, s := range st.GetShards() {
-		storeBytes += s.GetStoreBytes()
-		snapBytes += s.GetSnapshotBytes()
-	}
-	fmt.Printf("\non disk: stores %.0f MiB, snapshots %.0f MiB; process RSS %.0f MiB\n",
-		float64(storeBytes)/(1<<20), float64(snapBytes)/(1<<20), float64(rssBytes())/(1<<20))
 	return nil
 }

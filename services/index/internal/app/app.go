@@ -28,7 +28,11 @@ type Config struct {
 	DataDir       string
 	TotalShards   int
 	Shards        string
-	ShutdownGrace time.Duration
+	// ShardAssignment and Instance replace Shards for identical instances
+	// (a StatefulSet's pods): see ownedShards.
+	ShardAssignment string
+	Instance        string
+	ShutdownGrace   time.Duration
 
 	DefaultNprobe        int
 	FlatThreshold        int
@@ -50,6 +54,8 @@ func DefineFlags(fs *config.FlagSet) *Config {
 	fs.StringVar(&c.DataDir, "data-dir", "var/index", "directory of the shard files (store and FAISS snapshots)")
 	fs.IntVar(&c.TotalShards, "total-shards", 8, "shards in the whole collection, across all index instances; fixed once data is stored")
 	fs.StringVar(&c.Shards, "shards", "", `shards this instance owns, e.g. "0-3" or "0,2,4"; empty means all`)
+	fs.StringVar(&c.ShardAssignment, "shard-assignment", "", `instead of -shards: the shards of every instance in order, separated by ";", e.g. "0-3;4-7"; the instance owns the set at position -instance, and every shard must be in a set`)
+	fs.StringVar(&c.Instance, "instance", "", `position of this instance in -shard-assignment, from 0: a number, or a name ending in -N such as a StatefulSet pod's name`)
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 10*time.Second, "time in-flight calls get to finish on shutdown")
 	fs.IntVar(&c.DefaultNprobe, "default-nprobe", def.DefaultNprobe, "IVF lists probed per shard when a search gives no nprobe; clamped to each shard's nlist")
 	fs.IntVar(&c.FlatThreshold, "flat-threshold", def.FlatThreshold, "papers at which a shard's exact flat index is trained into IVF (in the background); 0 keeps shards flat unless TrainShards is called")
@@ -94,9 +100,9 @@ type Daemon struct {
 // NOT_SERVING, and IndexService calls answer UNAVAILABLE, until Run has
 // loaded the owned shards.
 func Start(cfg Config, logger *slog.Logger) (*Daemon, error) {
-	owned, err := shardset.Parse(cfg.Shards, cfg.TotalShards)
+	owned, err := ownedShards(cfg.Shards, cfg.ShardAssignment, cfg.Instance, cfg.TotalShards)
 	if err != nil {
-		return nil, fmt.Errorf("-shards / -total-shards: %w", err)
+		return nil, err
 	}
 	sc, err := cfg.shardConfig()
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,7 +25,10 @@ import (
 	"github.com/arxivsearch/arxivsearch/platform/shardset"
 	indexv1 "github.com/arxivsearch/arxivsearch/proto/arxivsearch/index/v1"
 	"github.com/arxivsearch/arxivsearch/services/index/internal/collection"
+	"github.com/arxivsearch/arxivsearch/services/index/internal/server"
+	"github.com/arxivsearch/arxivsearch/services/index/internal/shard"
 	"github.com/arxivsearch/arxivsearch/services/index/internal/snapshot"
+	"github.com/arxivsearch/arxivsearch/services/index/internal/store"
 	"github.com/arxivsearch/arxivsearch/services/index/internal/synth"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -174,11 +178,19 @@ func (d *daemon) stop(t *testing.T) {
 // crashPaper is paper n, version gen: a new vector for each gen.
 func crashPaper(g *synth.Generator, n, gen int) *indexv1.Paper {
 	return &indexv1.Paper{
-		Id:         fmt.Sprintf("2503.%05d", n),
-		Title:      fmt.Sprintf("Crash paper %d generation %d", n, gen),
+		Id:         crashID(n),
+		Title:      crashTitle(n, gen),
 		Categories: []string{"cs.DB"},
 		Vector:     g.Vector(),
 	}
+}
+
+func crashID(n int) string { return fmt.Sprintf("2503.%05d", n) }
+
+// crashTitle is the title of paper n, version gen. Every title holds
+// "crash", which checkModesAgree searches.
+func crashTitle(n, gen int) string {
+	return fmt.Sprintf("Crash paper %d generation %d", n, gen)
 }
 
 // op is one write of the stream: an upsert or a delete.
@@ -188,15 +200,18 @@ type op struct {
 }
 
 // writeStream writes until ctx is done or a write fails (the daemon died):
-// each step upserts 10 new papers and replaces the vector of an older
-// one, every third step deletes an older paper. acked receives the state
-// after every acknowledged write; the op in flight when the stream stops
-// is returned, since it may or may not have been applied.
+// each step upserts 10 new papers, replaces the vector of an older one and
+// retitles another (same vector: the index keeps its key and only the
+// metadata and the FTS entry change); every third step deletes an older
+// paper. acked receives the state after every acknowledged write; the op
+// in flight when the stream stops is returned, since it may or may not
+// have been applied.
 func writeStream(ctx context.Context, client indexv1.IndexServiceClient, g *synth.Generator, acked func(op)) (inflight op) {
+	written := map[string]*indexv1.Paper{} // by this stream
 	for step := 0; ctx.Err() == nil; step++ {
 		var o op
 		if step%3 == 2 {
-			o.delete = []string{fmt.Sprintf("2503.%05d", (step-2)*10+1)}
+			o.delete = []string{crashID((step-2)*10 + 1)}
 		} else {
 			for j := range 10 {
 				o.upsert = append(o.upsert, crashPaper(g, step*10+j, 0))
@@ -204,6 +219,13 @@ func writeStream(ctx context.Context, client indexv1.IndexServiceClient, g *synt
 			if step >= 3 {
 				o.upsert = append(o.upsert, crashPaper(g, (step-3)*10+2, step))
 			}
+			if old := written[crashID((step-4)*10+3)]; old != nil {
+				o.upsert = append(o.upsert, &indexv1.Paper{Id: old.GetId(), Title: crashTitle((step-4)*10+3, step),
+					Categories: old.GetCategories(), Vector: old.GetVector()})
+			}
+		}
+		for _, p := range o.upsert {
+			written[p.GetId()] = p
 		}
 		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		var err error
@@ -235,10 +257,11 @@ func TestKillDuringWrites(t *testing.T) {
 	g := synth.New(synth.Spec{Dim: 32, Seed: 7}, 2000)
 
 	state := map[string]*indexv1.Paper{}
+	h := newHistory()
 	for round, killAfter := range []int{40, 90} {
 		d := startDaemon(t, dir)
 		if round > 0 {
-			checkState(t, d, state, op{})
+			checkState(t, d, state, op{}, h)
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		acks := 0
@@ -257,6 +280,7 @@ func TestKillDuringWrites(t *testing.T) {
 				for _, id := range o.delete {
 					roundState[id] = nil
 				}
+				h.sent(o)
 				acks++
 			})
 		}()
@@ -276,6 +300,8 @@ func TestKillDuringWrites(t *testing.T) {
 		d.kill(t) // while the stream writes
 		<-stream
 		cancel()
+		h.sent(inflight)
+		checkStores(t, dir)
 		// The kill must have hit a daemon that snapshots and trains, so
 		// the restart replays onto flat and IVF snapshots.
 		killedLog := d.logText()
@@ -296,7 +322,7 @@ func TestKillDuringWrites(t *testing.T) {
 		t.Logf("round %d: killed after %d acknowledged writes; %d papers expected", round, acks, len(state))
 
 		d = startDaemon(t, dir)
-		checkState(t, d, state, inflight)
+		checkState(t, d, state, inflight, h)
 		if round == 1 && !regexp.MustCompile(`loaded snapshot.* kind=ivf_flat`).MatchString(d.logText()) {
 			t.Errorf("no shard restarted from an IVF snapshot; log:\n%s", d.logText())
 		}
@@ -350,7 +376,7 @@ func TestKillDuringWrites(t *testing.T) {
 		damaged = append(damaged, sh)
 	}
 	d := startDaemon(t, dir)
-	checkState(t, d, state, op{})
+	checkState(t, d, state, op{}, h)
 	log := d.logText()
 	if n := strings.Count(log, "snapshot is corrupt; rebuilding the index from the store"); n != 2 {
 		t.Errorf("daemon log reports %d corrupt snapshots, want 2 (shards %v)", n, damaged)
@@ -359,9 +385,10 @@ func TestKillDuringWrites(t *testing.T) {
 
 // checkState checks that the daemon holds exactly state, except for the
 // papers of the in-flight op, which may be in either state; that every
-// paper is found by its own vector; and that every shard's index holds its
-// store's papers.
-func checkState(t *testing.T, d *daemon, state map[string]*indexv1.Paper, inflight op) {
+// paper is found by its own vector; that every shard's index holds its
+// store's papers; and that dense and lexical search agree with the store
+// on every paper ever sent (see checkModesAgree).
+func checkState(t *testing.T, d *daemon, state map[string]*indexv1.Paper, inflight op, h *history) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -393,6 +420,8 @@ func checkState(t *testing.T, d *daemon, state map[string]*indexv1.Paper, inflig
 			t.Errorf("acknowledged paper %s is missing after the restart", id)
 		case !slices.Equal(p.GetVector(), state[id].GetVector()):
 			t.Errorf("paper %s has a stale vector after the restart", id)
+		case p.GetTitle() != state[id].GetTitle():
+			t.Errorf("paper %s has the stale title %q after the restart, want %q", id, p.GetTitle(), state[id].GetTitle())
 		}
 	}
 	stats, err := d.client.GetStats(ctx, &indexv1.GetStatsRequest{})
@@ -434,5 +463,117 @@ func checkState(t *testing.T, d *daemon, state map[string]*indexv1.Paper, inflig
 			}
 		}
 		queries, want = queries[n:], want[n:]
+	}
+	checkModesAgree(t, d, h)
+}
+
+// history is the last version sent of every paper the test sent,
+// acknowledged or not, deleted since or not.
+type history struct {
+	last map[string]*indexv1.Paper
+}
+
+func newHistory() *history { return &history{last: map[string]*indexv1.Paper{}} }
+
+func (h *history) sent(o op) {
+	for _, p := range o.upsert {
+		h.last[p.GetId()] = p
+	}
+}
+
+// checkModesAgree checks, over every paper ever sent (deleted ones and
+// those of a write in flight at a kill included), that a paper is found by
+// dense search (its stored vector, or the last one sent when it is not
+// stored, finds it first) iff lexical search finds it (a word of every
+// title, searched shard by shard with k above the shard's size, lists
+// every paper the FTS index holds) iff GetPapers returns it. The sets are
+// compared whole; checkState has already compared the stored papers with
+// the acknowledged writes. (A query per paper would be more direct, but
+// under the race detector it costs seconds per hundred papers. That the
+// FTS index holds each paper's current text, retitles included, is what
+// checkStores checks after a kill.)
+func checkModesAgree(t *testing.T, d *daemon, h *history) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ids := slices.Sorted(maps.Keys(h.last))
+	got, err := d.client.GetPapers(ctx, &indexv1.GetPapersRequest{Ids: ids, IncludeVectors: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := map[string]*indexv1.Paper{}
+	for _, p := range got.GetPapers() {
+		stored[p.GetId()] = p
+	}
+
+	dense := map[string]bool{}
+	for lo := 0; lo < len(ids); lo += 500 {
+		batch := ids[lo:min(lo+500, len(ids))]
+		var queries []*indexv1.Query
+		for _, id := range batch {
+			v := h.last[id].GetVector()
+			if p := stored[id]; p != nil {
+				v = p.GetVector()
+			}
+			queries = append(queries, &indexv1.Query{Vector: v})
+		}
+		resp, err := d.client.Search(ctx, &indexv1.SearchRequest{K: 1, Queries: queries})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, r := range resp.GetResults() {
+			if hits := r.GetHits(); len(hits) == 1 && hits[0].GetId() == batch[i] {
+				dense[batch[i]] = true
+			}
+		}
+	}
+
+	lexical := map[string]bool{}
+	for sh := range 4 {
+		resp, err := d.client.Search(ctx, &indexv1.SearchRequest{K: server.DefaultMaxK, Mode: indexv1.SearchMode_SEARCH_MODE_LEXICAL,
+			Shards: []int32{int32(sh)}, Queries: []*indexv1.Query{{Text: "crash"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hits := resp.GetResults()[0].GetHits()
+		if len(hits) == server.DefaultMaxK {
+			t.Fatalf("shard %d: %d lexical hits, the most one search returns: the test needs fewer papers per shard", sh, len(hits))
+		}
+		for _, hit := range hits {
+			if lexical[hit.GetId()] || h.last[hit.GetId()] == nil {
+				t.Errorf("shard %d: unexpected lexical hit %s", sh, hit.GetId())
+			}
+			lexical[hit.GetId()] = true
+		}
+	}
+	for _, id := range ids {
+		if isStored := stored[id] != nil; dense[id] != isStored || lexical[id] != isStored {
+			t.Errorf("paper %s (shard %d): stored %v, found by its vector %v, lexically %v",
+				id, shardset.ShardOf(id, 4), isStored, dense[id], lexical[id])
+		}
+	}
+}
+
+// checkStores opens the store of every shard of a killed daemon, as it
+// was left, and runs store.Check, whose FTS integrity check compares the
+// whole lexical index with the papers table.
+func checkStores(t *testing.T, dir string) {
+	t.Helper()
+	ctx := context.Background()
+	for sh := range 4 {
+		path := filepath.Join(collection.ShardDir(dir, sh), shard.StoreFile)
+		if _, err := os.Stat(path); err != nil {
+			t.Fatalf("shard %d: %v", sh, err)
+		}
+		st, err := store.Open(ctx, path, store.Options{})
+		if err != nil {
+			t.Fatalf("shard %d: %v", sh, err)
+		}
+		if err := st.Check(ctx); err != nil {
+			t.Errorf("shard %d after the kill: %v", sh, err)
+		}
+		if err := st.Close(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -3,9 +3,12 @@ package server
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"testing"
 
+	"github.com/arxivsearch/arxivsearch/platform/shardset"
 	indexv1 "github.com/arxivsearch/arxivsearch/proto/arxivsearch/index/v1"
 	"github.com/arxivsearch/arxivsearch/services/index/internal/shard"
 	"github.com/arxivsearch/arxivsearch/services/index/internal/synth"
@@ -17,7 +20,8 @@ import (
 // snapshots, reloads and background trainings happen, over four shards
 // small enough to be trained into IVF during the test. Run it with -race.
 // At the end every shard's index must hold exactly its store's papers, and
-// every live paper must be found by its own vector.
+// every paper ever written must be found by its own vector (dense) iff
+// lexical search finds it iff it was acknowledged and not deleted since.
 func TestConcurrentReadWrite(t *testing.T) {
 	cfg := shard.DefaultConfig()
 	cfg.FlatThreshold = 150
@@ -31,12 +35,14 @@ func TestConcurrentReadWrite(t *testing.T) {
 	}
 	var mu sync.Mutex
 	live := map[string]*indexv1.Paper{}
+	written := map[string]*indexv1.Paper{} // the last version of every paper ever written
 	ctx := ctxT(t)
 	stop := make(chan struct{})
 	// The first upsert creates the shards; admin calls need them.
 	seed := paperN(gens[writers], 999_999)
 	e.upsert(t, seed)
 	live[seed.GetId()] = seed
+	written[seed.GetId()] = seed
 
 	g, gctx := errgroup.WithContext(ctx)
 	var wg sync.WaitGroup
@@ -61,6 +67,7 @@ func TestConcurrentReadWrite(t *testing.T) {
 				mu.Lock()
 				for _, p := range ps {
 					live[p.GetId()] = p
+					written[p.GetId()] = p
 				}
 				mu.Unlock()
 				if r%3 == 2 {
@@ -154,19 +161,69 @@ func TestConcurrentReadWrite(t *testing.T) {
 			t.Errorf("shard stats %v", s)
 		}
 	}
-	var queries []*indexv1.Query
-	var want []string
-	for id, p := range live {
-		queries = append(queries, &indexv1.Query{Vector: p.GetVector()})
-		want = append(want, id)
-	}
-	resp, err := e.client.Search(ctx, &indexv1.SearchRequest{K: 1, Nprobe: 1, Queries: queries})
+	checkDenseLexicalAgree(t, e, written, live)
+}
+
+// checkDenseLexicalAgree checks that the papers found by dense search, by
+// lexical search and by id are the same set, the acknowledged papers not
+// deleted since (live), compared in full: every paper ever written
+// (written holds the last version of each) is searched by its own vector,
+// which finds it first iff its vector is indexed; the lexical set is every
+// paper a word in every title finds, shard by shard, with k above the
+// shard's size (one query per shard: the race detector makes a query per
+// paper take half a minute).
+func checkDenseLexicalAgree(t *testing.T, e *env, written, live map[string]*indexv1.Paper) {
+	t.Helper()
+	ctx := ctxT(t)
+	ids := slices.Sorted(maps.Keys(written))
+	got, err := e.client.GetPapers(ctx, &indexv1.GetPapersRequest{Ids: ids})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, r := range resp.GetResults() {
-		if got := hitIDs(r); len(got) != 1 || got[0] != want[i] {
-			t.Errorf("paper %s searched by its own vector: %v", want[i], got)
+	stored := map[string]bool{}
+	for _, p := range got.GetPapers() {
+		stored[p.GetId()] = true
+	}
+	dense := map[string]bool{}
+	for lo := 0; lo < len(ids); lo += MaxQueries {
+		batch := ids[lo:min(lo+MaxQueries, len(ids))]
+		var queries []*indexv1.Query
+		for _, id := range batch {
+			queries = append(queries, &indexv1.Query{Vector: written[id].GetVector()})
+		}
+		resp, err := e.client.Search(ctx, &indexv1.SearchRequest{K: 1, Nprobe: 1, Queries: queries})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, id := range batch {
+			if h := hitIDs(resp.GetResults()[i]); len(h) == 1 && h[0] == id {
+				dense[id] = true
+			}
+		}
+	}
+	lexical := map[string]bool{}
+	for sh := range e.total {
+		resp, err := e.client.Search(ctx, &indexv1.SearchRequest{K: DefaultMaxK, Mode: indexv1.SearchMode_SEARCH_MODE_LEXICAL,
+			Shards: []int32{int32(sh)}, Queries: []*indexv1.Query{{Text: "paper"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hits := resp.GetResults()[0].GetHits()
+		if len(hits) == DefaultMaxK {
+			t.Fatalf("shard %d: %d lexical hits, the most one search returns: the test needs fewer papers per shard", sh, len(hits))
+		}
+		for _, h := range hits {
+			if lexical[h.GetId()] || shardset.ShardOf(h.GetId(), e.total) != sh || written[h.GetId()] == nil {
+				t.Errorf("shard %d: unexpected lexical hit %s", sh, h.GetId())
+			}
+			lexical[h.GetId()] = true
+		}
+	}
+	for _, id := range ids {
+		_, isLive := live[id]
+		if dense[id] != isLive || lexical[id] != isLive || stored[id] != isLive {
+			t.Errorf("paper %s: acknowledged and not deleted %v, stored %v, found by its vector %v, lexically %v",
+				id, isLive, stored[id], dense[id], lexical[id])
 		}
 	}
 }

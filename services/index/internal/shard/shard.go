@@ -199,8 +199,25 @@ func Open(ctx context.Context, opts Options) (*Shard, error) {
 	}
 	s.idx = idx
 	s.goBackground(s.snapshotWorker)
+	s.goBackground(s.warmLexical)
 	s.maybeTrain()
 	return s, nil
+}
+
+// warmLexical builds the store's in-memory copy of its lexical index now,
+// so that the first lexical and hybrid searches after a start do not pay
+// FTS5's cost (tens of milliseconds per shard at 10,000 papers) while the
+// first search's build runs. Builds share a bounded pool of cores with
+// each other (see store.WarmLexical); searches meanwhile use FTS5.
+func (s *Shard) warmLexical() {
+	start := time.Now()
+	if err := s.st.WarmLexical(s.bgCtx); err != nil {
+		if s.bgCtx.Err() == nil {
+			s.log.Warn("in-memory lexical index not built; lexical searches use FTS5 until a search rebuilds it", "err", err)
+		}
+		return
+	}
+	s.log.Debug("in-memory lexical index built", "elapsed", time.Since(start).Round(time.Millisecond))
 }
 
 // ID returns the shard number.

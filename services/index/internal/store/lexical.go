@@ -46,6 +46,10 @@ type LexicalHit struct {
 // instead of requiring all of them. A query with no words returns no hits.
 // The first maxQueryTerms words are used.
 //
+// Results are served from an in-memory copy of the index while it is at
+// the store's version, and by FTS5 otherwise, with identical hits and
+// scores (see lexindex.go).
+//
 // The index tokenizer is porter stemming over unicode61 with
 // remove_diacritics 2 (see the schema), applied to the query words as well,
 // so "networks" matches "network" and "Erdos" matches "Erdős". Scripts
@@ -62,10 +66,40 @@ func (s *Store) SearchLexical(ctx context.Context, query string, k int, categori
 	if err != nil {
 		return nil, fmt.Errorf("store: lexical search: %w", err)
 	}
-	match := lexicalQuery(query)
-	if match == "" {
+	words := queryWords(query)
+	if len(words) == 0 {
 		return nil, nil
 	}
+	x, err := s.currentLexIndex(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("store: lexical search: %w", err)
+	}
+	if x != nil {
+		tokens, ok, err := queryTokenizer.tokens(ctx, words)
+		if err != nil {
+			// FTS5 answers instead; the error shows in LexicalIndexStats.
+			s.lex.setErr(err)
+		}
+		if ok {
+			s.lex.fromMemory.Add(1)
+			var allowed []uint64
+			if len(categories) > 0 {
+				var some bool
+				if allowed, some = x.allowedDocs(categories); !some {
+					return nil, nil
+				}
+			}
+			return x.search(tokens, k, allowed), nil
+		}
+		// A word FTS5 splits into several tokens is a phrase, which needs
+		// positions the copy does not keep.
+	}
+	s.lex.fromFTS.Add(1)
+	return s.searchLexicalFTS(ctx, ftsQuery(words), k, filter)
+}
+
+// searchLexicalFTS runs the lexical search in FTS5.
+func (s *Store) searchLexicalFTS(ctx context.Context, match string, k int, filter string) ([]LexicalHit, error) {
 	stmt, args := s.lexical, []any{s.titleW, s.absW, match, k}
 	if filter != "" {
 		stmt, args = s.lexicalFiltered, []any{s.titleW, s.absW, match, filter, k}
@@ -92,7 +126,11 @@ func (s *Store) SearchLexical(ctx context.Context, query string, k int, categori
 
 // lexicalQuery turns user text into a safe FTS5 query, or "" if the text has
 // no words. See SearchLexical.
-func lexicalQuery(text string) string {
+func lexicalQuery(text string) string { return ftsQuery(queryWords(text)) }
+
+// queryWords returns the words of user text that SearchLexical searches
+// for, in order; none if the text has no words.
+func queryWords(text string) []string {
 	var words []string
 	seen := make(map[string]bool)
 	var cur strings.Builder
@@ -133,6 +171,11 @@ func lexicalQuery(text string) string {
 	if len(words) > maxQueryTerms {
 		words = words[:maxQueryTerms]
 	}
+	return words
+}
+
+// ftsQuery renders words as an FTS5 query of OR-ed strings.
+func ftsQuery(words []string) string {
 	var q strings.Builder
 	for i, w := range words {
 		if i > 0 {

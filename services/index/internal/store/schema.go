@@ -5,6 +5,7 @@ package store
 // existing files have already run it.
 var migrations = []string{
 	schemaV1,
+	schemaV2,
 }
 
 // schemaV1 is the initial schema.
@@ -94,4 +95,13 @@ CREATE VIRTUAL TABLE papers_fts USING fts5 (
 	tokenize = 'porter unicode61 remove_diacritics 2'
 );
 
+`
+
+// schemaV2 adds an fts5vocab table over papers_fts: one row per token
+// occurrence (term, doc, col, offset). It stores nothing; reading it walks
+// the FTS5 index, which is how the in-memory copy of the index that serves
+// lexical search is built (see lexindex.go). It is a table of the schema,
+// not a temporary one, because the read connections are query-only.
+const schemaV2 = `
+CREATE VIRTUAL TABLE papers_fts_instance USING fts5vocab (papers_fts, instance);
 `

@@ -83,6 +83,10 @@ type Options struct {
 	// SearchLexical. Zero means 2 and 1: a query term in a title says more
 	// about a paper than the same term somewhere in its abstract.
 	TitleWeight, AbstractWeight float64
+	// NoLexicalIndex serves lexical search from FTS5 alone, without the
+	// in-memory copy of the index (see lexindex.go): slower, but no memory
+	// and no background builds. The results are the same.
+	NoLexicalIndex bool
 }
 
 // Store is one shard's durable paper store. Its methods are safe for
@@ -104,6 +108,9 @@ type Store struct {
 	keysInCategory  *sql.Stmt
 	lexical         *sql.Stmt
 	lexicalFiltered *sql.Stmt
+	versionStmt     *sql.Stmt
+
+	lex lexState // the in-memory copy of the lexical index
 }
 
 // Open opens or creates the store at path, a file name (not ":memory:": the
@@ -149,6 +156,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		mmapSize = 0
 	}
 	s := &Store{path: path, titleW: opts.TitleWeight, absW: opts.AbstractWeight}
+	s.lex.init(opts.NoLexicalIndex)
 	if s.titleW == 0 {
 		s.titleW = 2
 	}
@@ -229,9 +237,10 @@ func (s *Store) Close() error {
 }
 
 func (s *Store) closeDBs() error {
+	s.lex.stop() // a build reads through the readers
 	var errs []error
 	for _, st := range []*sql.Stmt{s.getByKeys, s.getByKeysVec, s.getByIDs, s.getByIDsVec,
-		s.keysInCategory, s.lexical, s.lexicalFiltered} {
+		s.keysInCategory, s.lexical, s.lexicalFiltered, s.versionStmt} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
@@ -394,6 +403,7 @@ func (s *Store) prepare(ctx context.Context) error {
 			WHERE category IN (SELECT value FROM json_each(?)) ORDER BY key`},
 		{&s.lexical, fmt.Sprintf(lexical, "")},
 		{&s.lexicalFiltered, fmt.Sprintf(lexical, categoryFilter)},
+		{&s.versionStmt, `SELECT version FROM collection WHERE id = 1`},
 	}
 	for _, st := range stmts {
 		p, err := s.readers.PrepareContext(ctx, st.query)
