@@ -7,9 +7,9 @@ SHELL := /bin/bash
 
 ROOT := $(CURDIR)
 BIN := $(ROOT)/bin
-MODULES := proto platform services/embedder services/index gateway pipeline
+MODULES := proto platform services/embedder services/index gateway pipeline deploy
 # Modules with code of their own to test (tools only pins plugin versions).
-TEST_MODULES := platform services/embedder services/index gateway pipeline
+TEST_MODULES := platform services/embedder services/index gateway pipeline deploy
 
 BUF_VERSION := v1.75.0
 BUF := go run github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
@@ -87,6 +87,7 @@ lint: gen-check ## buf lint, gofmt, go vet on every module, generated code up to
 	done
 
 test: export SETUP_BROWSER_TEST := 1
+test: export SETUP_PROMETHEUS_TEST := 1
 test: setup ## run every module's tests (with -race) and lint
 	@for m in $(TEST_MODULES); do \
 		if [ -z "$$(cd $$m && go list ./... 2>/dev/null)" ]; then echo "== $$m has no packages yet"; continue; fi; \

@@ -104,3 +104,41 @@ func Format(shards []int) string {
 	}
 	return b.String()
 }
+
+// ParseAssignment reads a shard plan for a set of identical instances, one
+// shard list per instance in order, separated by ";": "0-3;4-7" gives
+// shards 0-3 to instance 0 and 4-7 to instance 1. Lists may overlap (an
+// overlap is a replica), but every shard of the collection must be in one,
+// and no list may be empty ("all" says every shard), since a stray ";" is
+// far likelier than a full replica. The index daemon (-shard-assignment)
+// and the deployment checks read plans with it.
+func ParseAssignment(s string, total int) ([][]int, error) {
+	if err := ValidateTotal(total); err != nil {
+		return nil, err
+	}
+	var sets [][]int
+	covered := make([]bool, total)
+	for i, part := range strings.Split(s, ";") {
+		if strings.TrimSpace(part) == "" {
+			return nil, fmt.Errorf("shard assignment %q: the list of instance %d is empty", s, i)
+		}
+		set, err := Parse(part, total)
+		if err != nil {
+			return nil, fmt.Errorf("shard assignment %q, instance %d: %w", s, i, err)
+		}
+		for _, sh := range set {
+			covered[sh] = true
+		}
+		sets = append(sets, set)
+	}
+	var missing []int
+	for sh, ok := range covered {
+		if !ok {
+			missing = append(missing, sh)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("shard assignment %q leaves shards %s of %d to no instance", s, Format(missing), total)
+	}
+	return sets, nil
+}

@@ -67,3 +67,36 @@ func TestShardOfIsStableAndSpread(t *testing.T) {
 		}
 	}
 }
+
+func TestParseAssignment(t *testing.T) {
+	tests := []struct {
+		in      string
+		total   int
+		want    [][]int
+		wantErr string
+	}{
+		{in: "0-3;4-7", total: 8, want: [][]int{{0, 1, 2, 3}, {4, 5, 6, 7}}},
+		{in: "0-1;2-3;0-1;2-3", total: 4, want: [][]int{{0, 1}, {2, 3}, {0, 1}, {2, 3}}},
+		{in: "0,2;1,3", total: 4, want: [][]int{{0, 2}, {1, 3}}},
+		{in: "all;all", total: 2, want: [][]int{{0, 1}, {0, 1}}},
+		{in: " 0-1 ", total: 2, want: [][]int{{0, 1}}},
+		{in: "0-3;5-7", total: 8, wantErr: "leaves shards 4 of 8 to no instance"},
+		{in: "0-2;4-6", total: 8, wantErr: "leaves shards 3,7 of 8"},
+		{in: "0-3;4-7;", total: 8, wantErr: "the list of instance 2 is empty"},
+		{in: "", total: 8, wantErr: "the list of instance 0 is empty"},
+		{in: "0-3;4-8", total: 8, wantErr: `instance 1: shard list "4-8": shard 8 out of range 0..7`},
+		{in: "0", total: 0, wantErr: "number of shards 0"},
+	}
+	for _, tt := range tests {
+		got, err := ParseAssignment(tt.in, tt.total)
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("ParseAssignment(%q, %d) error = %v, want %q", tt.in, tt.total, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || !slices.EqualFunc(got, tt.want, slices.Equal) {
+			t.Errorf("ParseAssignment(%q, %d) = %v, %v; want %v", tt.in, tt.total, got, err, tt.want)
+		}
+	}
+}

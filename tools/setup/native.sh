@@ -55,6 +55,29 @@ fi
 
 sha_ok() { [ -f "$1" ] && [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$2" ]; }
 
+# The monitoring test (deploy/monitoring) runs Debian's Prometheus against
+# the services. Only its two binaries are taken from the package, into
+# third_party/: installing it would start a system Prometheus on port 9090,
+# the port `make run` gives the gateway's gRPC API. Test runs only, like
+# Chromium, so the images (whose build runs this script) stay small.
+prom_dir="$root/third_party/prometheus/bin"
+if [ "${SETUP_PROMETHEUS_TEST:-0}" = 1 ] && ! command -v prometheus >/dev/null 2>&1 && [ ! -x "$prom_dir/prometheus" ]; then
+	(
+		ptmp=$(mktemp -d)
+		trap 'rm -rf "$ptmp"' EXIT
+		cd "$ptmp"
+		# apt-get download checks the package against the signed archive index.
+		if ! apt-get download -qq prometheus 2>/dev/null; then
+			as_root apt-get update -qq
+			apt-get download -qq prometheus
+		fi
+		dpkg-deb -x prometheus_*.deb x
+		mkdir -p "$prom_dir"
+		install -m 0755 x/usr/bin/prometheus x/usr/bin/promtool "$prom_dir/"
+		log "Prometheus $(basename prometheus_*.deb .deb | cut -d_ -f2) at $prom_dir"
+	)
+fi
+
 if sha_ok "$ort_lib" "$ort_lib_sha256"; then
 	exit 0
 fi

@@ -15,6 +15,7 @@ import (
 	"github.com/arxivsearch/arxivsearch/gateway/internal/auth"
 	"github.com/arxivsearch/arxivsearch/gateway/internal/embedpool"
 	"github.com/arxivsearch/arxivsearch/gateway/internal/fanout"
+	"github.com/arxivsearch/arxivsearch/gateway/internal/fusion"
 	"github.com/arxivsearch/arxivsearch/gateway/internal/httpapi"
 	"github.com/arxivsearch/arxivsearch/gateway/internal/limit"
 	"github.com/arxivsearch/arxivsearch/gateway/internal/server"
@@ -50,6 +51,9 @@ type Config struct {
 	QueueTimeout   time.Duration
 	CORSOrigins    string
 	DefaultMode    string
+	HybridRRFK     float64
+	HybridWeight   float64
+	HybridDepth    int
 }
 
 // DefineFlags defines the gateway's settings on fs.
@@ -70,7 +74,10 @@ func DefineFlags(fs *config.FlagSet) *Config {
 	fs.IntVar(&c.MaxQueue, "max-queue", 128, "API calls that may wait for a slot; beyond, RESOURCE_EXHAUSTED / HTTP 429 at once")
 	fs.DurationVar(&c.QueueTimeout, "queue-timeout", time.Second, "longest wait in the queue for a slot; RESOURCE_EXHAUSTED / HTTP 429 beyond")
 	fs.StringVar(&c.CORSOrigins, "cors-origins", "", `comma-separated origins allowed to call the API from a browser, or "*" for any; empty disables CORS`)
-	fs.StringVar(&c.DefaultMode, "default-mode", "dense", "search mode of requests that name none: dense, lexical or hybrid")
+	fs.StringVar(&c.DefaultMode, "default-mode", "hybrid", "search mode of requests that name none: dense, lexical or hybrid (the seed-compatible /search route is always dense)")
+	fs.Float64Var(&c.HybridRRFK, "hybrid-rrf-k", fusion.Defaults.K, "reciprocal rank fusion constant of hybrid search: a paper at rank r of a ranking earns weight/(k+r)")
+	fs.Float64Var(&c.HybridWeight, "hybrid-lexical-weight", fusion.Defaults.LexicalWeight, "weight of the lexical ranking in hybrid search, the dense ranking's being 1")
+	fs.IntVar(&c.HybridDepth, "hybrid-depth", 100, "results of each ranking (dense, lexical) fused by a hybrid search, at least the k asked for")
 	return c
 }
 
@@ -87,6 +94,14 @@ type App struct {
 
 // dialOptions are used for every backend connection: traced, and quick to
 // reconnect to a restarted instance (the default backoff grows to 2 min).
+// roundRobin spreads an embedder address's calls over every IP its name
+// resolves to. One name often stands for many replicas (a Kubernetes
+// headless Service): with gRPC's default pick_first policy all of a
+// gateway's embeddings would go to the first replica and the others would
+// idle however many the autoscaler added. Index addresses keep pick_first:
+// each names one instance, whose shards the gateway tracks by address.
+const roundRobin = `{"loadBalancingConfig": [{"round_robin": {}}]}`
+
 func dialOptions() []grpc.DialOption {
 	return append(observability.GRPCDialOptions(),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
@@ -111,6 +126,13 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (a *App, err er
 	mode, err := server.ParseMode(cfg.DefaultMode)
 	if err != nil {
 		return nil, fmt.Errorf("-default-mode: %w", err)
+	}
+	fusionParams := fusion.Params{K: cfg.HybridRRFK, LexicalWeight: cfg.HybridWeight}
+	if err := fusionParams.Validate(); err != nil {
+		return nil, fmt.Errorf("-hybrid-rrf-k, -hybrid-lexical-weight: %w", err)
+	}
+	if cfg.HybridDepth < 1 || cfg.HybridDepth > 1000 {
+		return nil, fmt.Errorf("-hybrid-depth %d: want 1..1000 (and at most the index instances' -max-k)", cfg.HybridDepth)
 	}
 	if cfg.MaxInFlight < 1 {
 		return nil, fmt.Errorf("-max-in-flight %d: want at least 1", cfg.MaxInFlight)
@@ -145,8 +167,8 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (a *App, err er
 	if a.httpLis, err = net.Listen("tcp", cfg.HTTPListen); err != nil {
 		return nil, fmt.Errorf("HTTP listen on %s: %w", cfg.HTTPListen, err)
 	}
-	dial := func(addr string) (*grpc.ClientConn, error) {
-		conn, err := grpc.NewClient(addr, dialOptions()...)
+	dial := func(addr string, extra ...grpc.DialOption) (*grpc.ClientConn, error) {
+		conn, err := grpc.NewClient(addr, append(dialOptions(), extra...)...)
 		if err != nil {
 			return nil, fmt.Errorf("connect to %s: %w", addr, err)
 		}
@@ -156,7 +178,7 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (a *App, err er
 	var backends []httpapi.Backend
 	var endpoints []embedpool.Endpoint
 	for _, addr := range embedderAddrs {
-		conn, err := dial(addr)
+		conn, err := dial(addr, grpc.WithDefaultServiceConfig(roundRobin))
 		if err != nil {
 			return nil, err
 		}
@@ -188,7 +210,7 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (a *App, err er
 	}
 
 	searchv1.RegisterSearchServiceServer(a.daemon.GRPC, server.New(pool, a.cluster, server.Options{
-		DefaultMode: mode, Version: buildinfo.Version, Logger: logger,
+		DefaultMode: mode, Fusion: fusionParams, HybridDepth: cfg.HybridDepth, Version: buildinfo.Version, Logger: logger,
 	}))
 	a.daemon.Register(searchv1.SearchService_ServiceDesc.ServiceName)
 	if err := limiter.Register(a.daemon.Registry()); err != nil {

@@ -27,6 +27,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/resolver"
+	"google.golang.org/grpc/resolver/manual"
 	"google.golang.org/grpc/status"
 )
 
@@ -550,6 +552,28 @@ func TestEmbedderFailover(t *testing.T) {
 	}
 }
 
+// One embedder address that resolves to several replicas (a Kubernetes
+// headless Service) must spread the calls over all of them, not pin them to
+// the first.
+func TestEmbedderNameWithManyReplicas(t *testing.T) {
+	r := manual.NewBuilderWithScheme("embedreplicas")
+	g := gatewaytest.Start(t, gatewaytest.Options{Embedders: 2, Config: func(c *app.Config) {
+		addrs := strings.Split(c.EmbedderAddr, ",")
+		r.InitialState(resolver.State{Addresses: []resolver.Address{{Addr: addrs[0]}, {Addr: addrs[1]}}})
+		resolver.Register(r)
+		c.EmbedderAddr = "embedreplicas:///embedder"
+	}})
+	for i := range 20 {
+		if r := g.Do(t, "POST", "/v1/search", map[string]any{"query": fmt.Sprintf("graph %d", i)}); r.Code != 200 {
+			t.Fatalf("search = %d %s", r.Code, r.Body)
+		}
+	}
+	a, b := g.Embedders[0].Calls("Embed"), g.Embedders[1].Calls("Embed")
+	if a+b < 20 || a < 5 || b < 5 {
+		t.Errorf("Embed calls per replica = %d, %d; want both busy", a, b)
+	}
+}
+
 func TestLimits(t *testing.T) {
 	t.Run("body size", func(t *testing.T) {
 		g := gatewaytest.Start(t, gatewaytest.Options{Config: func(c *app.Config) { c.MaxBodyBytes = 1000 }})
@@ -874,7 +898,7 @@ func TestGRPCAPI(t *testing.T) {
 
 func TestStartRejectsBadConfig(t *testing.T) {
 	base := app.Config{HTTPListen: "127.0.0.1:0", GRPCListen: "127.0.0.1:0", EmbedderAddr: "x:1", IndexAddrs: "y:1",
-		DefaultMode: "dense", MaxInFlight: 1, MaxBodyBytes: 1}
+		DefaultMode: "dense", MaxInFlight: 1, MaxBodyBytes: 1, HybridRRFK: 60, HybridWeight: 0.3, HybridDepth: 100}
 	tests := []struct {
 		name   string
 		change func(*app.Config)
@@ -885,6 +909,9 @@ func TestStartRejectsBadConfig(t *testing.T) {
 		{"bad mode", func(c *app.Config) { c.DefaultMode = "fuzzy" }, "-default-mode"},
 		{"no slots", func(c *app.Config) { c.MaxInFlight = 0 }, "-max-in-flight"},
 		{"no body", func(c *app.Config) { c.MaxBodyBytes = 0 }, "-max-body-bytes"},
+		{"RRF constant 0", func(c *app.Config) { c.HybridRRFK = 0 }, "-hybrid-rrf-k"},
+		{"negative lexical weight", func(c *app.Config) { c.HybridWeight = -0.5 }, "-hybrid-lexical-weight"},
+		{"hybrid depth 0", func(c *app.Config) { c.HybridDepth = 0 }, "-hybrid-depth"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -38,8 +38,8 @@ func (c *Cluster) GetPaper(ctx context.Context, id string, withVector bool) (*in
 				}
 				return nil, status.Errorf(codes.NotFound, "paper %s is not in the index", id)
 			}
-			if ctx.Err() != nil {
-				return nil, contextError(ctx.Err())
+			if err := ended(ctx); err != nil {
+				return nil, contextError(err)
 			}
 			if !unreachable(err) {
 				return nil, err
@@ -250,8 +250,8 @@ func (c *Cluster) writeError(ctx context.Context, what string, calls []shardCall
 		return nil
 	}
 	code := status.Code(first)
-	if ctx.Err() != nil {
-		code = status.Code(contextError(ctx.Err()))
+	if err := ended(ctx); err != nil {
+		code = status.Code(contextError(err))
 	}
 	written := "nothing was written"
 	if len(done) > 0 {

@@ -122,8 +122,8 @@ func (c *Cluster) Search(ctx context.Context, req *indexv1.SearchRequest, allowP
 				nprobe = max(nprobe, o.resp.GetNprobe())
 				continue
 			}
-			if ctx.Err() != nil {
-				fatal = ctx.Err()
+			if err := ended(ctx); err != nil {
+				fatal = err
 				continue
 			}
 			if !unreachable(o.err) {
@@ -155,6 +155,9 @@ func (c *Cluster) Search(ctx context.Context, req *indexv1.SearchRequest, allowP
 		}
 	}
 	missing = remaining
+	if err := ended(ctx); err != nil && len(missing) > 0 {
+		return nil, contextError(err)
+	}
 	if len(missing) > 0 && !allowPartial {
 		return nil, c.missingError(v, missing, failures, "retry later, or set allow_partial to get results from the other shards")
 	}
@@ -212,6 +215,21 @@ func (c *Cluster) missingError(v *view, missing []int, failures map[int]error, h
 		st = d
 	}
 	return st.Err()
+}
+
+// ended returns ctx's error, or context.DeadlineExceeded once its deadline
+// has passed. gRPC can fail a call for an expired deadline a moment before
+// the context's own timer fires; without the deadline check such a call
+// would count as a failed replica and the caller would be told the shards
+// are unavailable instead of that it ran out of time.
+func ended(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 // contextError turns a context error into its gRPC status.

@@ -88,6 +88,7 @@ func Start(t testing.TB, opts Options) *Gateway {
 		WriteToken: Token, ShutdownGrace: time.Second,
 		RequestTimeout: 10 * time.Second, IndexTimeout: 5 * time.Second, IndexRefresh: 10 * time.Second,
 		MaxBodyBytes: 1 << 20, MaxInFlight: 16, MaxQueue: 16, QueueTimeout: time.Second, DefaultMode: "dense",
+		HybridRRFK: 60, HybridWeight: 0.3, HybridDepth: 100,
 	}
 	if opts.Config != nil {
 		opts.Config(&cfg)

@@ -4,14 +4,18 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/arxivsearch/arxivsearch/gateway/internal/fanout"
+	"github.com/arxivsearch/arxivsearch/gateway/internal/fusion"
 	"github.com/arxivsearch/arxivsearch/platform/paper"
 	embedderv1 "github.com/arxivsearch/arxivsearch/proto/arxivsearch/embedder/v1"
 	indexv1 "github.com/arxivsearch/arxivsearch/proto/arxivsearch/index/v1"
@@ -60,6 +64,14 @@ const (
 type Options struct {
 	// DefaultMode is the search mode of requests that name none.
 	DefaultMode searchv1.SearchMode
+	// Fusion weighs the rankings of hybrid searches; zero means
+	// fusion.Defaults.
+	Fusion fusion.Params
+	// HybridDepth is how deep the dense and the lexical ranking of a hybrid
+	// search go before fusion (at least k); 0 means 100. Fusion can only
+	// promote what a ranking returned, and a hit at rank 100 of one ranking
+	// still outranks one found by neither.
+	HybridDepth int
 	// EmbedBatch is the most texts sent to the embedder in one call; 0
 	// means 32. Larger requests are split and the parts sent in parallel.
 	EmbedBatch int
@@ -83,6 +95,12 @@ func New(embedder Embedder, index Index, opts Options) *Server {
 	}
 	if opts.EmbedBatch <= 0 {
 		opts.EmbedBatch = 32
+	}
+	if opts.Fusion == (fusion.Params{}) {
+		opts.Fusion = fusion.Defaults
+	}
+	if opts.HybridDepth <= 0 {
+		opts.HybridDepth = 100
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -195,7 +213,13 @@ func (s *Server) Search(ctx context.Context, req *searchv1.SearchRequest) (*sear
 	if mode != searchv1.SearchMode_SEARCH_MODE_DENSE {
 		q.Text = query
 	}
-	res, err := s.index.Search(ctx, ireq, req.GetAllowPartial())
+	var res *fanout.SearchResult
+	var err error
+	if mode == searchv1.SearchMode_SEARCH_MODE_HYBRID {
+		res, err = s.hybrid(ctx, ireq, req.GetAllowPartial())
+	} else {
+		res, err = s.index.Search(ctx, ireq, req.GetAllowPartial())
+	}
 	if err != nil {
 		return nil, annotate(err, "searching the index")
 	}
@@ -203,6 +227,46 @@ func (s *Server) Search(ctx context.Context, req *searchv1.SearchRequest) (*sear
 		Results: results(res.Hits[0]), TookMs: ms(time.Since(start)), Mode: mode,
 		Partial: len(res.Missing) > 0, MissingShards: int32s(res.Missing),
 	}, nil
+}
+
+// hybrid runs the dense and the lexical ranking of req's one query over the
+// whole collection, in parallel, and fuses them (package fusion). Each
+// ranking is merged across shards and instances before fusion, so the ranks
+// fused, and reported in MatchInfo, are the collection's.
+func (s *Server) hybrid(ctx context.Context, req *indexv1.SearchRequest, allowPartial bool) (*fanout.SearchResult, error) {
+	q := req.GetQueries()[0]
+	depth := max(req.GetK(), int32(s.opts.HybridDepth))
+	dreq := &indexv1.SearchRequest{Queries: []*indexv1.Query{{Vector: q.GetVector(), ExcludeIds: q.GetExcludeIds()}},
+		K: depth, Nprobe: req.GetNprobe(), Categories: req.GetCategories(), Model: req.GetModel(), Mode: indexv1.SearchMode_SEARCH_MODE_DENSE}
+	lreq := &indexv1.SearchRequest{Queries: []*indexv1.Query{{Text: q.GetText(), ExcludeIds: q.GetExcludeIds()}},
+		K: depth, Categories: req.GetCategories(), Mode: indexv1.SearchMode_SEARCH_MODE_LEXICAL}
+	var lres *fanout.SearchResult
+	var lerr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		lres, lerr = s.index.Search(ctx, lreq, allowPartial)
+	}()
+	dres, derr := s.index.Search(ctx, dreq, allowPartial)
+	<-done
+	if err := cmp.Or(derr, lerr); err != nil {
+		return nil, err
+	}
+	missing := slices.Sorted(maps.Keys(setOf(dres.Missing, lres.Missing)))
+	return &fanout.SearchResult{
+		Hits:    [][]*indexv1.Hit{fusion.Fuse(dres.Hits[0], lres.Hits[0], s.opts.Fusion, int(req.GetK()))},
+		Missing: missing, Nprobe: dres.Nprobe,
+	}, nil
+}
+
+func setOf(lists ...[]int) map[int]bool {
+	m := make(map[int]bool)
+	for _, l := range lists {
+		for _, x := range l {
+			m[x] = true
+		}
+	}
+	return m
 }
 
 // SearchSimilar finds papers similar to a stored paper, by its stored

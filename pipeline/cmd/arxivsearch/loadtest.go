@@ -32,6 +32,7 @@ are accepted unless -allow-remote is given.`)
 	duration := fs.Duration("duration", 30*time.Second, "stop after this long")
 	requests := fs.Int("requests", 0, "stop after this many requests (0 = only -duration bounds the run)")
 	k := fs.Int("k", 10, "results per search")
+	mode := fs.String("mode", "", "search mode of the searches: dense, lexical or hybrid (empty: the gateway's default)")
 	embedTexts := fs.Int("embed-texts", 1, "texts per embed request (alternately long and short)")
 	input := fs.String("input", "", "papers whose titles + abstracts are the long queries (any format prepare reads)")
 	inputLimit := fs.Int("input-limit", 2000, "read at most this many papers of -input")
@@ -54,7 +55,12 @@ are accepted unless -allow-remote is given.`)
 	cfg := loadtest.Config{
 		Target: *target, Mix: mix, Rate: *rate, MaxOutstanding: *maxOut,
 		Concurrency: *concurrency, Duration: *duration, Requests: *requests,
-		K: *k, EmbedTexts: *embedTexts, AllowRemote: *allowRemote,
+		K: *k, Mode: *mode, EmbedTexts: *embedTexts, AllowRemote: *allowRemote,
+	}
+	switch *mode {
+	case "", "dense", "lexical", "hybrid":
+	default:
+		return fmt.Errorf("%w: -mode %q: want dense, lexical or hybrid", errUsage, *mode)
 	}
 	if *input != "" {
 		if cfg.Long, err = loadtest.ReadLongQueries(*input, *inputLimit); err != nil {

@@ -35,46 +35,66 @@ func (s *Summary) Get(name string) MetricCI {
 // resamples times (seeded) for the 2.5th and 97.5th percentiles of each
 // mean. resamples <= 0 gives means only (the interval is the mean).
 func Summarize(scores []Scores, resamples int, seed uint64) Summary {
+	mean, lows, highs := bootstrap(len(scores), numMetrics, func(q, m int) float64 { return scores[q][m] }, resamples, seed)
 	s := Summary{Queries: len(scores)}
-	var mean Scores
-	for _, q := range scores {
-		for m := range mean {
-			mean[m] += q[m]
-		}
-	}
-	n := float64(max(len(scores), 1))
-	for m := range mean {
-		mean[m] /= n
-	}
-	lows, highs := mean, mean
-	if resamples > 0 && len(scores) > 1 {
-		r := rand.New(rand.NewPCG(seed, 0x626f6f74))
-		samples := make([][]float64, numMetrics)
-		for m := range samples {
-			samples[m] = make([]float64, resamples)
-		}
-		for b := range resamples {
-			var acc Scores
-			for range len(scores) {
-				q := &scores[r.IntN(len(scores))]
-				for m := range acc {
-					acc[m] += q[m]
-				}
-			}
-			for m := range acc {
-				samples[m][b] = acc[m] / n
-			}
-		}
-		for m := range samples {
-			slices.Sort(samples[m])
-			lows[m] = percentile(samples[m], 0.025)
-			highs[m] = percentile(samples[m], 0.975)
-		}
-	}
 	for m, name := range Metrics {
 		s.Metrics = append(s.Metrics, MetricCI{Name: name, Mean: mean[m], Low: lows[m], High: highs[m]})
 	}
 	return s
+}
+
+// SummarizeValues is Summarize for one per-query measure that is not a
+// retrieval metric (a live index's recall against exact search): its mean
+// and interval, from the same seeded resamples of the queries.
+func SummarizeValues(name string, values []float64, resamples int, seed uint64) MetricCI {
+	mean, lows, highs := bootstrap(len(values), 1, func(q, _ int) float64 { return values[q] }, resamples, seed)
+	return MetricCI{Name: name, Mean: mean[0], Low: lows[0], High: highs[0]}
+}
+
+// bootstrap returns the means of cols columns over n queries (value(q, m))
+// and the 2.5th and 97.5th percentiles of the means over resamples seeded
+// resamples of the queries. The resampled query indices depend only on n
+// and seed, so summaries of the same queries (a contender and a paired
+// difference) use the same resamples.
+func bootstrap(n, cols int, value func(q, m int) float64, resamples int, seed uint64) (mean, lows, highs []float64) {
+	mean = make([]float64, cols)
+	for q := range n {
+		for m := range mean {
+			mean[m] += value(q, m)
+		}
+	}
+	denom := float64(max(n, 1))
+	for m := range mean {
+		mean[m] /= denom
+	}
+	lows, highs = slices.Clone(mean), slices.Clone(mean)
+	if resamples <= 0 || n <= 1 {
+		return mean, lows, highs
+	}
+	r := rand.New(rand.NewPCG(seed, 0x626f6f74))
+	samples := make([][]float64, cols)
+	for m := range samples {
+		samples[m] = make([]float64, resamples)
+	}
+	acc := make([]float64, cols)
+	for b := range resamples {
+		clear(acc)
+		for range n {
+			q := r.IntN(n)
+			for m := range acc {
+				acc[m] += value(q, m)
+			}
+		}
+		for m := range acc {
+			samples[m][b] = acc[m] / denom
+		}
+	}
+	for m := range samples {
+		slices.Sort(samples[m])
+		lows[m] = percentile(samples[m], 0.025)
+		highs[m] = percentile(samples[m], 0.975)
+	}
+	return mean, lows, highs
 }
 
 // percentile interpolates linearly between closest ranks (numpy's

@@ -142,13 +142,107 @@ func TestRunReport(t *testing.T) {
 	if perfect.NonCS.Queries != 2 || perfect.CS.Queries != 2 || len(perfect.Categories) != 4 {
 		t.Errorf("subsets: non-cs %d, cs %d, categories %d", perfect.NonCS.Queries, perfect.CS.Queries, len(perfect.Categories))
 	}
-	if constant.DiffVsFirst == nil || constant.DiffVsFirst.Get("ndcg@10").Mean >= 0 {
-		t.Errorf("constant ranker's paired difference %+v", constant.DiffVsFirst)
+	if constant.DiffVsBaseline == nil || constant.DiffVsBaseline.Get("ndcg@10").Mean >= 0 {
+		t.Errorf("constant ranker's paired difference %+v", constant.DiffVsBaseline)
 	}
 	md := rep.Markdown()
 	for _, want := range []string{"## toy", "| perfect | 1.0000", "Paired difference vs perfect", "| cs.A | 1 |"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("Markdown lacks %q", want)
 		}
+	}
+}
+
+// preparingRanker records the tasks it was prepared for, ranks with a
+// Dense ranker and measures a constant per query.
+type preparingRanker struct {
+	Dense
+	prepared []string
+}
+
+func (p *preparingRanker) PrepareTask(_ context.Context, task *Task, _ dataset.TextRule) (string, error) {
+	p.prepared = append(p.prepared, task.Name)
+	return "loaded " + task.Name, nil
+}
+
+func (p *preparingRanker) RankAndMeasure(ctx context.Context, queries, corpus []string, k int) ([][]int32, []Measure, error) {
+	ranked, err := p.Rank(ctx, queries, corpus, k)
+	vals := make([]float64, len(queries))
+	for i := range vals {
+		vals[i] = float64(i % 2)
+	}
+	return ranked, []Measure{{Name: "half", Values: vals}}, err
+}
+
+func TestRunPreparesMeasuresAndComparesWithBaseline(t *testing.T) {
+	axis := map[string][]float32{"cs.A": {1, 0}, "math.B": {0, 1}}
+	emb, wrong := mapEmbedder{}, mapEmbedder{}
+	var queries, corpus []dataset.Paper
+	for c, v := range axis {
+		for i := range 3 {
+			p := paper(fmt.Sprintf("%s-%d", c, i), c)
+			emb[dataset.TitleAbstract.Text(&p)] = v
+			wrong[dataset.TitleAbstract.Text(&p)] = []float32{v[1], v[0]} // corpus papers on the other axis
+			if i == 0 {
+				wrong[dataset.TitleAbstract.Text(&p)] = v
+				queries = append(queries, p)
+			} else {
+				corpus = append(corpus, p)
+			}
+		}
+	}
+	tasks := []Task{{Name: "one", Queries: queries, Corpus: corpus, NumRel: []int{2, 2}}, {Name: "two", Queries: queries, Corpus: corpus, NumRel: []int{2, 2}}}
+	live := &preparingRanker{Dense: Dense{Embedder: emb}}
+	opts := Options{Tasks: tasks, Text: dataset.TitleAbstract, Resamples: 20, Seed: 1, MinCategoryQueries: 1, Baseline: "live",
+		Contenders: []Contender{{Name: "inverted", Ranker: Dense{Embedder: wrong}}, {Name: "live", Ranker: live},
+			{Name: "live too", Ranker: &preparingRanker{Dense: Dense{Embedder: emb}}}}}
+	rep, err := Run(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(live.prepared) != "[one two]" {
+		t.Errorf("prepared for %v", live.prepared)
+	}
+	tr := rep.Tasks[1]
+	inv, lv := tr.Results[0], tr.Results[1]
+	if tr.Baseline != "live" || lv.DiffVsBaseline != nil || inv.DiffVsBaseline == nil {
+		t.Fatalf("baseline %q; diffs %v, %v", tr.Baseline, inv.DiffVsBaseline, lv.DiffVsBaseline)
+	}
+	if d := inv.DiffVsBaseline.Get("precision@1").Mean; d != -1 {
+		t.Errorf("inverted minus live precision@1 = %v, want -1", d)
+	}
+	if inv.DiffVsBaselineNonCS.Queries != 1 || inv.DiffVsBaselineCS.Queries != 1 {
+		t.Errorf("subset differences over %d cs and %d non-cs queries", inv.DiffVsBaselineCS.Queries, inv.DiffVsBaselineNonCS.Queries)
+	}
+	if lv.TaskNote != "loaded two" || len(lv.Measures) != 1 || lv.Measures[0].Mean != 0.5 || len(inv.Measures) != 0 {
+		t.Errorf("live result: note %q, measures %+v", lv.TaskNote, lv.Measures)
+	}
+	md := rep.Markdown()
+	for _, want := range []string{"- **live, live too**: loaded two", "Paired difference vs live (all queries)", "Paired difference vs live (non-cs queries)",
+		"| live | half | 0.5000 [", "| inverted | -1.0000"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("Markdown lacks %q", want)
+		}
+	}
+	opts.Baseline = "nobody"
+	if _, err := Run(context.Background(), opts); err == nil {
+		t.Error("unknown baseline accepted")
+	}
+}
+
+func TestSummarizeValuesMatchesSummarize(t *testing.T) {
+	var scores []Scores
+	var vals []float64
+	for i := range 50 {
+		var s Scores
+		s[0] = float64(i%7) / 7
+		scores = append(scores, s)
+		vals = append(vals, s[0])
+	}
+	sum := Summarize(scores, 200, 3)
+	want := sum.Get(Metrics[0])
+	got := SummarizeValues("x", vals, 200, 3)
+	if got.Mean != want.Mean || got.Low != want.Low || got.High != want.High || got.Name != "x" {
+		t.Errorf("SummarizeValues = %+v, Summarize = %+v", got, want)
 	}
 }

@@ -19,25 +19,31 @@ func (r *Report) Markdown() string {
 			fmt.Fprintf(&b, " (%d queries dropped: no paper of their category in the corpus)", t.Dropped)
 		}
 		b.WriteString(".\n\n")
+		// Contenders sharing a deployment share its note: one line for
+		// each run of equal notes.
+		for i := 0; i < len(t.Results); {
+			j := i + 1
+			for j < len(t.Results) && t.Results[j].TaskNote == t.Results[i].TaskNote {
+				j++
+			}
+			if note := t.Results[i].TaskNote; note != "" {
+				var names []string
+				for _, r := range t.Results[i:j] {
+					names = append(names, r.Name)
+				}
+				fmt.Fprintf(&b, "- **%s**: %s\n", strings.Join(names, ", "), note)
+			}
+			i = j
+		}
+		if slices.ContainsFunc(t.Results, func(r Result) bool { return r.TaskNote != "" }) {
+			b.WriteString("\n")
+		}
 		summaryTable(&b, "All queries", t.Results, func(r *Result) *Summary { return &r.All })
 		summaryTable(&b, "Non-cs queries (primary category outside cs.*), same corpus", t.Results, func(r *Result) *Summary { return &r.NonCS })
 		summaryTable(&b, "cs queries", t.Results, func(r *Result) *Summary { return &r.CS })
-		if len(t.Results) > 1 {
-			fmt.Fprintf(&b, "### Paired difference vs %s (all queries)\n\n| ranker |", t.Results[0].Name)
-			for _, m := range headline {
-				fmt.Fprintf(&b, " Δ %s |", m)
-			}
-			b.WriteString("\n|---|" + strings.Repeat("---|", len(headline)) + "\n")
-			for _, res := range t.Results[1:] {
-				fmt.Fprintf(&b, "| %s |", res.Name)
-				for _, m := range headline {
-					x := res.DiffVsFirst.Get(m)
-					fmt.Fprintf(&b, " %+.4f [%+.4f, %+.4f] |", x.Mean, x.Low, x.High)
-				}
-				b.WriteString("\n")
-			}
-			b.WriteString("\n")
-		}
+		diffTable(&b, t, "all queries", func(r *Result) *Summary { return r.DiffVsBaseline })
+		diffTable(&b, t, "non-cs queries", func(r *Result) *Summary { return r.DiffVsBaselineNonCS })
+		measureTable(&b, t)
 		b.WriteString("### All metrics (means, all queries)\n\n| metric |")
 		for _, res := range t.Results {
 			fmt.Fprintf(&b, " %s |", res.Name)
@@ -103,6 +109,46 @@ func categoryTable(b *strings.Builder, t TaskReport) {
 			fmt.Fprintf(b, " %.3f / %.3f |", r.Means[p10], r.Means[ndcg])
 		}
 		b.WriteString("\n")
+	}
+	b.WriteString("\n")
+}
+
+func diffTable(b *strings.Builder, t TaskReport, subset string, get func(*Result) *Summary) {
+	if len(t.Results) < 2 {
+		return
+	}
+	fmt.Fprintf(b, "### Paired difference vs %s (%s)\n\n| ranker |", t.Baseline, subset)
+	for _, m := range headline {
+		fmt.Fprintf(b, " Δ %s |", m)
+	}
+	b.WriteString("\n|---|" + strings.Repeat("---|", len(headline)) + "\n")
+	for i := range t.Results {
+		d := get(&t.Results[i])
+		if d == nil {
+			continue
+		}
+		fmt.Fprintf(b, "| %s |", t.Results[i].Name)
+		for _, m := range headline {
+			x := d.Get(m)
+			fmt.Fprintf(b, " %+.4f [%+.4f, %+.4f] |", x.Mean, x.Low, x.High)
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("\n")
+}
+
+// measureTable lists the measures besides retrieval quality (a live
+// index's recall@10 against exact search), one row per contender and
+// measure.
+func measureTable(b *strings.Builder, t TaskReport) {
+	if !slices.ContainsFunc(t.Results, func(r Result) bool { return len(r.Measures) > 0 }) {
+		return
+	}
+	b.WriteString("### Other measures (all queries)\n\n| ranker | measure | mean [95% CI] |\n|---|---|---|\n")
+	for _, r := range t.Results {
+		for _, m := range r.Measures {
+			fmt.Fprintf(b, "| %s | %s | %.4f [%.4f, %.4f] |\n", r.Name, m.Name, m.Mean, m.Low, m.High)
+		}
 	}
 	b.WriteString("\n")
 }

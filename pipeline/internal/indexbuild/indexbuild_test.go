@@ -5,20 +5,18 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/arxivsearch/arxivsearch/pipeline/internal/dataset"
+	"github.com/arxivsearch/arxivsearch/platform/daemontest"
 	"github.com/arxivsearch/arxivsearch/platform/shardset"
 	indexv1 "github.com/arxivsearch/arxivsearch/proto/arxivsearch/index/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
 // hashEmbedder gives each text a deterministic unit vector, so the test
@@ -58,55 +56,20 @@ func vectorOf(text string, dim int) []float32 {
 	return v
 }
 
-// startIndex builds the real index daemon once and starts an instance
-// owning shards of a 4-shard collection.
+// startIndex starts an instance of the real index daemon owning shards
+// of a 4-shard collection.
 func startIndex(t *testing.T, bin, shards string) *Instance {
 	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := lis.Addr().String()
-	lis.Close()
-	cmd := exec.Command(bin, "-listen", addr, "-metrics-listen", "", "-data-dir", t.TempDir(),
-		"-total-shards", "4", "-shards", shards, "-log-level", "warn")
-	cmd.Env = append(os.Environ(), "OMP_NUM_THREADS=1")
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	addr := daemontest.FreeAddr(t)
+	daemontest.Start(t, "index", bin, append(os.Environ(), "OMP_NUM_THREADS=1"), "-listen", addr, "-metrics-listen", "",
+		"-data-dir", t.TempDir(), "-total-shards", "4", "-shards", shards, "-log-level", "warn")
+	daemontest.WaitServing(t, addr, "", 30*time.Second)
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	hc := healthpb.NewHealthClient(conn)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		r, err := hc.Check(context.Background(), &healthpb.HealthCheckRequest{})
-		if err == nil && r.GetStatus() == healthpb.HealthCheckResponse_SERVING {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("index %s not serving after 30s: %v", addr, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 	return &Instance{Addr: addr, Client: indexv1.NewIndexServiceClient(conn)}
-}
-
-func buildIndexBinary(t *testing.T) string {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("builds and runs the index daemon; skipped with -short")
-	}
-	bin := filepath.Join(t.TempDir(), "index")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/arxivsearch/arxivsearch/services/index/cmd/index")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build index: %v\n%s", err, out)
-	}
-	return bin
 }
 
 func papers(n int) []dataset.Paper {
@@ -121,7 +84,7 @@ func papers(n int) []dataset.Paper {
 }
 
 func TestBuildRoutesResumesAndRefusesGaps(t *testing.T) {
-	bin := buildIndexBinary(t)
+	bin := filepath.Join(daemontest.Build(t, "./services/index/cmd/index"), "index")
 	a := startIndex(t, bin, "0-1")
 	b := startIndex(t, bin, "2-3")
 	ctx := context.Background()

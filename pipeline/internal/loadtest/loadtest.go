@@ -173,8 +173,11 @@ type Config struct {
 	Duration    time.Duration // always bounds the run (> 0)
 	Requests    int           // at most this many requests; 0 = no bound
 	K           int           // results per search
-	EmbedTexts  int           // texts per embed request
-	Short, Long []string      // query texts; built-in lists when empty
+	// Mode is the search mode sent with every search (dense, lexical or
+	// hybrid); empty sends none, so the gateway's default applies.
+	Mode        string
+	EmbedTexts  int      // texts per embed request
+	Short, Long []string // query texts; built-in lists when empty
 	AllowRemote bool
 	// Lookup resolves host names for the loopback check (nil: DNS).
 	Lookup func(context.Context, string) ([]string, error)
@@ -354,6 +357,15 @@ func (r *runner) pick(list []string, idx *atomic.Uint64) string {
 	return list[(idx.Add(1)-1)%uint64(len(list))]
 }
 
+// search is the body of a search request for query.
+func (r *runner) search(query string) map[string]any {
+	b := map[string]any{"query": query, "k": r.cfg.K}
+	if r.cfg.Mode != "" {
+		b["mode"] = "SEARCH_MODE_" + strings.ToUpper(r.cfg.Mode)
+	}
+	return b
+}
+
 func (r *runner) do(ctx context.Context, n int64) {
 	route := r.sched[n%int64(len(r.sched))]
 	var (
@@ -363,9 +375,9 @@ func (r *runner) do(ctx context.Context, n int64) {
 	)
 	switch route {
 	case RouteSearchShort:
-		path, body = "/v1/search", map[string]any{"query": r.pick(r.cfg.Short, &r.shortIdx), "k": r.cfg.K}
+		path, body = "/v1/search", r.search(r.pick(r.cfg.Short, &r.shortIdx))
 	case RouteSearchLong:
-		path, body = "/v1/search", map[string]any{"query": r.pick(r.cfg.Long, &r.longIdx), "k": r.cfg.K}
+		path, body = "/v1/search", r.search(r.pick(r.cfg.Long, &r.longIdx))
 	case RouteEmbed:
 		texts := make([]string, r.cfg.EmbedTexts)
 		for i := range texts {

@@ -458,3 +458,32 @@ func TestReadLongQueries(t *testing.T) {
 		t.Error("missing file accepted")
 	}
 }
+
+func TestSearchMode(t *testing.T) {
+	for _, tc := range []struct{ mode, want string }{
+		{"", ""}, {"dense", "SEARCH_MODE_DENSE"}, {"hybrid", "SEARCH_MODE_HYBRID"}, {"lexical", "SEARCH_MODE_LEXICAL"},
+	} {
+		t.Run(tc.mode, func(t *testing.T) {
+			var mu sync.Mutex
+			seen := map[string]int{}
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				var b map[string]any
+				json.NewDecoder(r.Body).Decode(&b)
+				m, _ := b["mode"].(string)
+				mu.Lock()
+				seen[m]++
+				mu.Unlock()
+				w.Write([]byte(`{}`))
+			}))
+			defer srv.Close()
+			_, err := Run(context.Background(), Config{Target: srv.URL, Mix: mustMix(t, "search-short=1,search-long=1"),
+				Concurrency: 2, Duration: 5 * time.Second, Requests: 10, K: 10, Mode: tc.mode})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(seen) != 1 || seen[tc.want] != 10 {
+				t.Errorf("modes sent = %v, want 10 x %q", seen, tc.want)
+			}
+		})
+	}
+}

@@ -7,31 +7,11 @@ import (
 	"strings"
 
 	"github.com/arxivsearch/arxivsearch/pipeline/internal/dataset"
+	"github.com/arxivsearch/arxivsearch/platform/searchphrases"
 )
 
 // ShortQueries are search phrases of the kind people type.
-var ShortQueries = []string{
-	"contrastive learning for sentence embeddings",
-	"graph neural networks for molecule property prediction",
-	"diffusion models for image generation",
-	"retrieval augmented generation",
-	"large language model hallucination detection",
-	"approximate nearest neighbor search",
-	"quantum error correction surface code",
-	"dark matter direct detection",
-	"reinforcement learning from human feedback",
-	"federated learning privacy",
-	"vision transformer self-supervised pretraining",
-	"gravitational wave parameter estimation",
-	"sparse mixture of experts",
-	"protein structure prediction",
-	"topological insulators transport",
-	"neural network quantization int8",
-	"speech recognition low resource languages",
-	"causal inference observational data",
-	"exoplanet atmosphere spectroscopy",
-	"stochastic gradient descent convergence",
-}
+var ShortQueries = searchphrases.Short
 
 // LongQueries are whole titles and abstracts, used when no input file is
 // given.
