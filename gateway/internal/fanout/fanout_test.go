@@ -469,6 +469,46 @@ func TestGetPaperAndDelete(t *testing.T) {
 	}
 }
 
+func TestGetPapersAsksEachShardOnceAndFailsOver(t *testing.T) {
+	lists := []string{"0-3", "4-7", "all"}
+	c, nodes := cluster(t, Options{}, lists...)
+	papers := corpus(30)
+	place(nodes, lists, papers)
+	var ids []string
+	for _, p := range papers[:12] {
+		ids = append(ids, p.GetId())
+	}
+	ids = append(ids, "2503.99999") // never stored
+
+	nodes[2].srv.Stop() // the replica of every shard: reads go to the others
+	got, err := c.GetPapers(context.Background(), ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 12 {
+		t.Errorf("%d papers, want the 12 stored", len(got))
+	}
+	for _, p := range papers[:12] {
+		g := got[p.GetId()]
+		if g.GetTitle() != p.GetTitle() || len(g.GetVector()) != 0 {
+			t.Errorf("paper %s = %v; want its metadata without the vector", p.GetId(), g)
+		}
+	}
+	shards := map[int]bool{}
+	for _, id := range ids {
+		shards[shardset.ShardOf(id, total)] = true
+	}
+	if n := nodes[0].idx.Calls("GetPapers") + nodes[1].idx.Calls("GetPapers"); n != len(shards) {
+		t.Errorf("%d GetPapers calls for ids of %d shards, want one per shard", n, len(shards))
+	}
+
+	nodes[0].srv.Stop() // shards 0-3 have no replica left
+	_, err = c.GetPapers(context.Background(), ids)
+	if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "no live replica") {
+		t.Errorf("with shards 0-3 down: %v, want UNAVAILABLE naming them", err)
+	}
+}
+
 func TestCategoriesCountEachShardOnce(t *testing.T) {
 	lists := []string{"0-3", "4-7", "all"}
 	c, nodes := cluster(t, Options{}, lists...)

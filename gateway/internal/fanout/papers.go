@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/arxivsearch/arxivsearch/platform/shardset"
 	indexv1 "github.com/arxivsearch/arxivsearch/proto/arxivsearch/index/v1"
+	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -22,21 +24,75 @@ func (c *Cluster) GetPaper(ctx context.Context, id string, withVector bool) (*in
 	if err != nil {
 		return nil, err
 	}
-	s := shardset.ShardOf(id, v.total)
+	got, err := c.shardPapers(ctx, v, shardset.ShardOf(id, v.total), []string{id}, withVector)
+	if err != nil {
+		return nil, err
+	}
+	if p, ok := got[id]; ok {
+		return p, nil
+	}
+	return nil, status.Errorf(codes.NotFound, "paper %s is not in the index", id)
+}
+
+// GetPapers fetches the metadata of ids, without vectors, asking every
+// shard concerned in parallel. Ids that are not stored are absent from the
+// map (a search may rank a paper deleted a moment later).
+func (c *Cluster) GetPapers(ctx context.Context, ids []string) (map[string]*indexv1.Paper, error) {
+	out := make(map[string]*indexv1.Paper, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	v, err := c.known(ctx)
+	if err != nil {
+		return nil, err
+	}
+	byShard := map[int][]string{}
+	for _, id := range ids {
+		s := shardset.ShardOf(id, v.total)
+		byShard[s] = append(byShard[s], id)
+	}
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	for s, ids := range byShard {
+		g.Go(func() error {
+			got, err := c.shardPapers(gctx, v, s, ids, false)
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			maps.Copy(out, got)
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// shardPapers fetches the stored papers among ids, all of shard s, from a
+// live replica of s, trying the next replica when one cannot answer.
+func (c *Cluster) shardPapers(ctx context.Context, v *view, s int, ids []string, withVector bool) (map[string]*indexv1.Paper, error) {
 	failures := map[int]error{}
 	for attempt := 0; attempt < 2; attempt++ {
 		for _, i := range v.liveOwners(s, c.rr.Add(1), nil) {
 			if _, failed := failures[i]; failed {
 				continue
 			}
-			resp, err := c.insts[i].index.GetPapers(ctx, &indexv1.GetPapersRequest{Ids: []string{id}, IncludeVectors: withVector})
+			resp, err := c.insts[i].index.GetPapers(ctx, &indexv1.GetPapersRequest{Ids: ids, IncludeVectors: withVector})
 			if err == nil {
+				want := make(map[string]bool, len(ids))
+				for _, id := range ids {
+					want[id] = true
+				}
+				got := make(map[string]*indexv1.Paper, len(ids))
 				for _, p := range resp.GetPapers() {
-					if p.GetId() == id {
-						return p, nil
+					if want[p.GetId()] {
+						got[p.GetId()] = p
 					}
 				}
-				return nil, status.Errorf(codes.NotFound, "paper %s is not in the index", id)
+				return got, nil
 			}
 			if err := ended(ctx); err != nil {
 				return nil, contextError(err)

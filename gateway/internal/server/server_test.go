@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -57,6 +58,7 @@ type index struct {
 	searches    []*indexv1.SearchRequest
 	hits        []*indexv1.Hit
 	stored      map[string]*indexv1.Paper
+	fetched     [][]string // ids of each GetPapers call
 }
 
 func (x *index) Search(_ context.Context, req *indexv1.SearchRequest, _ bool) (*fanout.SearchResult, error) {
@@ -71,6 +73,19 @@ func (x *index) GetPaper(_ context.Context, id string, _ bool) (*indexv1.Paper, 
 		return p, nil
 	}
 	return nil, status.Errorf(codes.NotFound, "paper %s is not in the index", id)
+}
+
+func (x *index) GetPapers(_ context.Context, ids []string) (map[string]*indexv1.Paper, error) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.fetched = append(x.fetched, ids)
+	out := map[string]*indexv1.Paper{}
+	for _, id := range ids {
+		if p, ok := x.stored[id]; ok {
+			out[id] = p
+		}
+	}
+	return out, nil
 }
 
 func (x *index) CheckWritable(context.Context, []string) error { return x.writableErr }
@@ -116,6 +131,40 @@ func TestIngestEmbedsTheRuleTextInBatchesInOrder(t *testing.T) {
 	}
 	if x.model != "m" {
 		t.Errorf("upserted with model %q", x.model)
+	}
+}
+
+func TestHybridRanksWithoutMetadataThenFetchesTheKept(t *testing.T) {
+	x := &index{
+		hits: []*indexv1.Hit{{Id: "2503.00001", Score: 0.9}, {Id: "2503.00002", Score: 0.8}, {Id: "2503.00003", Score: 0.7}},
+		stored: map[string]*indexv1.Paper{
+			"2503.00001": {Id: "2503.00001", Title: "one"},
+			"2503.00003": {Id: "2503.00003", Title: "three"},
+		},
+	}
+	s := New(&embedder{}, x, Options{HybridDepth: 50})
+	resp, err := s.Search(context.Background(), &searchv1.SearchRequest{Query: "q", K: 2, Mode: searchv1.SearchMode_SEARCH_MODE_HYBRID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(x.searches) != 2 {
+		t.Fatalf("%d index searches, want a dense and a lexical one", len(x.searches))
+	}
+	for _, r := range x.searches {
+		if !r.GetOmitPapers() || r.GetK() != 50 {
+			t.Errorf("%v ranking: k %d, omit_papers %v; want 50 deep without metadata", r.GetMode(), r.GetK(), r.GetOmitPapers())
+		}
+	}
+	// Only the k fused are fetched; 2503.00002 was deleted after ranking.
+	if len(x.fetched) != 1 || !slices.Equal(x.fetched[0], []string{"2503.00001", "2503.00002"}) {
+		t.Errorf("fetched %v, want the 2 kept once", x.fetched)
+	}
+	var got []string
+	for _, r := range resp.GetResults() {
+		got = append(got, r.GetId()+"="+r.GetTitle())
+	}
+	if !slices.Equal(got, []string{"2503.00001=one"}) {
+		t.Errorf("results %v, want the kept paper that still exists, with its metadata", got)
 	}
 }
 

@@ -182,8 +182,11 @@ func (x *Index) searchShard(shard int, q *indexv1.Query, req *indexv1.SearchRequ
 		if x.shardOf(id) != shard || slices.Contains(q.GetExcludeIds(), id) || !inCategories(p, req.GetCategories()) {
 			continue
 		}
-		meta := proto.Clone(p).(*indexv1.Paper)
-		meta.Vector = nil
+		var meta *indexv1.Paper // as the real index, no metadata when omitted
+		if !req.GetOmitPapers() {
+			meta = proto.Clone(p).(*indexv1.Paper)
+			meta.Vector = nil
+		}
 		if mode != indexv1.SearchMode_SEARCH_MODE_LEXICAL {
 			var dot float32
 			for i, v := range q.GetVector() {

@@ -340,7 +340,11 @@ type SearchRequest struct {
 	Model string     `protobuf:"bytes,6,opt,name=model,proto3" json:"model,omitempty"`
 	Mode  SearchMode `protobuf:"varint,7,opt,name=mode,proto3,enum=arxivsearch.index.v1.SearchMode" json:"mode,omitempty"`
 	// Reciprocal rank fusion constant for hybrid mode; 0 means the default (60).
-	RrfK          int32 `protobuf:"varint,8,opt,name=rrf_k,json=rrfK,proto3" json:"rrf_k,omitempty"`
+	RrfK int32 `protobuf:"varint,8,opt,name=rrf_k,json=rrfK,proto3" json:"rrf_k,omitempty"`
+	// When set, hits carry their id, scores, ranks and shard but no paper:
+	// for callers that rank deep, keep a few and fetch those with GetPapers.
+	// A deep ranking with metadata costs several times one without.
+	OmitPapers    bool `protobuf:"varint,9,opt,name=omit_papers,json=omitPapers,proto3" json:"omit_papers,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -429,6 +433,13 @@ func (x *SearchRequest) GetRrfK() int32 {
 		return x.RrfK
 	}
 	return 0
+}
+
+func (x *SearchRequest) GetOmitPapers() bool {
+	if x != nil {
+		return x.OmitPapers
+	}
+	return false
 }
 
 // Hit is one result of a query.
@@ -1674,7 +1685,7 @@ const file_arxivsearch_index_v1_index_proto_rawDesc = "" +
 	"\x06vector\x18\x01 \x03(\x02B\x02\x10\x01R\x06vector\x12\x12\n" +
 	"\x04text\x18\x02 \x01(\tR\x04text\x12\x1f\n" +
 	"\vexclude_ids\x18\x03 \x03(\tR\n" +
-	"excludeIds\"\x85\x02\n" +
+	"excludeIds\"\xa6\x02\n" +
 	"\rSearchRequest\x125\n" +
 	"\aqueries\x18\x01 \x03(\v2\x1b.arxivsearch.index.v1.QueryR\aqueries\x12\f\n" +
 	"\x01k\x18\x02 \x01(\x05R\x01k\x12\x16\n" +
@@ -1685,7 +1696,9 @@ const file_arxivsearch_index_v1_index_proto_rawDesc = "" +
 	"\x06shards\x18\x05 \x03(\x05R\x06shards\x12\x14\n" +
 	"\x05model\x18\x06 \x01(\tR\x05model\x124\n" +
 	"\x04mode\x18\a \x01(\x0e2 .arxivsearch.index.v1.SearchModeR\x04mode\x12\x13\n" +
-	"\x05rrf_k\x18\b \x01(\x05R\x04rrfK\"\xfc\x01\n" +
+	"\x05rrf_k\x18\b \x01(\x05R\x04rrfK\x12\x1f\n" +
+	"\vomit_papers\x18\t \x01(\bR\n" +
+	"omitPapers\"\xfc\x01\n" +
 	"\x03Hit\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05score\x18\x02 \x01(\x02R\x05score\x12\x14\n" +

@@ -7,6 +7,7 @@ import (
 
 	indexv1 "github.com/arxivsearch/arxivsearch/proto/arxivsearch/index/v1"
 	"github.com/arxivsearch/arxivsearch/services/index/internal/synth"
+	"google.golang.org/protobuf/proto"
 )
 
 // TestCategoriesInEveryMode checks that a category filter applies to
@@ -168,5 +169,51 @@ func TestHybridMatchRanks(t *testing.T) {
 	}
 	if hits[0].GetId() != ps[3].GetId() || both == 0 {
 		t.Errorf("hybrid hits %v: want paper 3 first, and some hit from both lists", hitIDs(resp.GetResults()[0]))
+	}
+}
+
+// TestOmitPapersKeepsTheRanking checks that a ranking without metadata is
+// the ranking with it, hit for hit, in every mode, and that a paper deleted
+// is absent from both.
+func TestOmitPapersKeepsTheRanking(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	g := synth.New(synth.Spec{Dim: testDim, Seed: 9}, 120)
+	var ps []*indexv1.Paper
+	for n := range 120 {
+		ps = append(ps, paperN(g, n))
+	}
+	e.upsert(t, ps...)
+	if _, err := e.client.DeletePapers(ctxT(t), &indexv1.DeletePapersRequest{Ids: []string{ps[7].GetId()}}); err != nil {
+		t.Fatal(err)
+	}
+	q := &indexv1.Query{Text: "w7 w8 paper", Vector: ps[7].GetVector()}
+	for _, mode := range []indexv1.SearchMode{indexv1.SearchMode_SEARCH_MODE_DENSE, indexv1.SearchMode_SEARCH_MODE_LEXICAL, indexv1.SearchMode_SEARCH_MODE_HYBRID} {
+		search := func(omit bool) []*indexv1.Hit {
+			resp, err := e.client.Search(ctxT(t), &indexv1.SearchRequest{K: 50, Mode: mode, Queries: []*indexv1.Query{q}, OmitPapers: omit})
+			if err != nil {
+				t.Fatalf("%v, omit %v: %v", mode, omit, err)
+			}
+			return resp.GetResults()[0].GetHits()
+		}
+		full, bare := search(false), search(true)
+		if len(full) == 0 || len(full) != len(bare) {
+			t.Fatalf("%v: %d hits with papers, %d without", mode, len(full), len(bare))
+		}
+		for i := range full {
+			f, b := full[i], bare[i]
+			if b.GetPaper() != nil {
+				t.Errorf("%v: hit %d carries a paper", mode, i)
+			}
+			if f.GetPaper().GetTitle() == "" {
+				t.Errorf("%v: hit %d without omit_papers has no title", mode, i)
+			}
+			f.Paper = nil
+			if !proto.Equal(f, b) {
+				t.Errorf("%v: hit %d is %v with papers, %v without", mode, i, f, b)
+			}
+			if b.GetId() == ps[7].GetId() {
+				t.Errorf("%v: deleted paper ranked", mode)
+			}
+		}
 	}
 }

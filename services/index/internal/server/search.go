@@ -127,7 +127,7 @@ func (s *Server) Search(ctx context.Context, req *indexv1.SearchRequest) (*index
 		})
 		merged[q] = all[:min(len(all), p.k)]
 	}
-	if err := s.attachPapers(ctx, c, merged, resp); err != nil {
+	if err := s.attachPapers(ctx, c, merged, resp, req.GetOmitPapers()); err != nil {
 		return nil, toStatus(err)
 	}
 	return resp, nil
@@ -385,10 +385,10 @@ func fuse(dense, lexical []candidate, rrfK, k int) []candidate {
 	return out[:min(len(out), k)]
 }
 
-// attachPapers fetches the metadata of the merged hits, one store query per
-// shard, and fills resp. A hit whose paper was deleted since the index
-// returned it is dropped.
-func (s *Server) attachPapers(ctx context.Context, c *collection.Collection, merged [][]candidate, resp *indexv1.SearchResponse) error {
+// attachPapers fetches the metadata of the merged hits (only their ids when
+// omit), one store query per shard, and fills resp. A hit whose paper was
+// deleted since the index returned it is dropped.
+func (s *Server) attachPapers(ctx context.Context, c *collection.Collection, merged [][]candidate, resp *indexv1.SearchResponse, omit bool) error {
 	keys := make(map[int][]int64)
 	for _, hits := range merged {
 		for _, h := range hits {
@@ -396,7 +396,7 @@ func (s *Server) attachPapers(ctx context.Context, c *collection.Collection, mer
 		}
 	}
 	var mu sync.Mutex
-	papers := make(map[int]map[int64]store.Paper, len(keys))
+	papers := make(map[int]map[int64]*indexv1.Paper, len(keys))
 	g, gctx := errgroup.WithContext(ctx)
 	for id, ks := range keys {
 		g.Go(func() error {
@@ -407,9 +407,23 @@ func (s *Server) attachPapers(ctx context.Context, c *collection.Collection, mer
 			if sh == nil {
 				return shard.ErrClosed
 			}
-			got, err := sh.Store().GetByKeys(gctx, ks, false)
-			if err != nil {
-				return err
+			got := make(map[int64]*indexv1.Paper, len(ks))
+			if omit {
+				ids, err := sh.Store().IDsByKeys(gctx, ks)
+				if err != nil {
+					return err
+				}
+				for k, id := range ids {
+					got[k] = &indexv1.Paper{Id: id}
+				}
+			} else {
+				ps, err := sh.Store().GetByKeys(gctx, ks, false)
+				if err != nil {
+					return err
+				}
+				for k, p := range ps {
+					got[k] = paperToProto(&p)
+				}
 			}
 			mu.Lock()
 			papers[id] = got
@@ -427,10 +441,14 @@ func (s *Server) attachPapers(ctx context.Context, c *collection.Collection, mer
 			if !ok {
 				continue
 			}
-			out = append(out, &indexv1.Hit{
-				Id: p.ID, Score: h.score, Shard: int32(h.shard), Paper: paperToProto(&p),
+			hit := &indexv1.Hit{
+				Id: p.GetId(), Score: h.score, Shard: int32(h.shard), Paper: p,
 				DenseRank: h.denseRank, DenseScore: h.denseScore, LexicalRank: h.lexRank, LexicalScore: h.lexScore,
-			})
+			}
+			if omit {
+				hit.Paper = nil
+			}
+			out = append(out, hit)
 		}
 		resp.Results[q].Hits = out
 	}

@@ -83,6 +83,36 @@ func (s *Store) GetByKeys(ctx context.Context, keys []int64, withVector bool) (m
 	return out, nil
 }
 
+// IDsByKeys returns the arXiv ids of the papers stored under keys, in one
+// query, for rankings that carry no metadata. Keys that are not stored are
+// absent from the map, as in GetByKeys.
+func (s *Store) IDsByKeys(ctx context.Context, keys []int64) (map[int64]string, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	out := make(map[int64]string, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	rows, err := s.idsByKeys.QueryContext(ctx, jsonInts(keys))
+	if err != nil {
+		return nil, fmt.Errorf("store: ids of %d keys: %w", len(keys), err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var key int64
+		var id string
+		if err := rows.Scan(&key, &id); err != nil {
+			return nil, fmt.Errorf("store: ids of %d keys: %w", len(keys), err)
+		}
+		out[key] = id
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: ids of %d keys: %w", len(keys), err)
+	}
+	return out, nil
+}
+
 func (s *Store) queryPapers(ctx context.Context, stmt *sql.Stmt, arg string, fn func(Paper)) error {
 	rows, err := stmt.QueryContext(ctx, arg)
 	if err != nil {

@@ -103,6 +103,7 @@ type Store struct {
 
 	getByKeys       *sql.Stmt
 	getByKeysVec    *sql.Stmt
+	idsByKeys       *sql.Stmt
 	getByIDs        *sql.Stmt
 	getByIDsVec     *sql.Stmt
 	keysInCategory  *sql.Stmt
@@ -239,7 +240,7 @@ func (s *Store) Close() error {
 func (s *Store) closeDBs() error {
 	s.lex.stop() // a build reads through the readers
 	var errs []error
-	for _, st := range []*sql.Stmt{s.getByKeys, s.getByKeysVec, s.getByIDs, s.getByIDsVec,
+	for _, st := range []*sql.Stmt{s.getByKeys, s.getByKeysVec, s.idsByKeys, s.getByIDs, s.getByIDsVec,
 		s.keysInCategory, s.lexical, s.lexicalFiltered, s.versionStmt} {
 		if st != nil {
 			errs = append(errs, st.Close())
@@ -397,6 +398,7 @@ func (s *Store) prepare(ctx context.Context) error {
 	}{
 		{&s.getByKeys, fmt.Sprintf(byKeys, "NULL")},
 		{&s.getByKeysVec, fmt.Sprintf(byKeys, "vector")},
+		{&s.idsByKeys, `SELECT key, arxiv_id FROM papers WHERE key IN (SELECT value FROM json_each(?))`},
 		{&s.getByIDs, fmt.Sprintf(byIDs, "NULL")},
 		{&s.getByIDsVec, fmt.Sprintf(byIDs, "vector")},
 		{&s.keysInCategory, `SELECT DISTINCT key FROM paper_categories
