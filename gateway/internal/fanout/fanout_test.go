@@ -481,8 +481,8 @@ func TestGetPapersAsksEachShardOnceAndFailsOver(t *testing.T) {
 	ids = append(ids, "2503.99999") // never stored
 
 	nodes[2].srv.Stop() // the replica of every shard: reads go to the others
-	got, err := c.GetPapers(context.Background(), ids)
-	if err != nil {
+	got, missing, err := c.GetPapers(context.Background(), ids, false)
+	if err != nil || len(missing) != 0 {
 		t.Fatal(err)
 	}
 	if len(got) != 12 {
@@ -503,9 +503,31 @@ func TestGetPapersAsksEachShardOnceAndFailsOver(t *testing.T) {
 	}
 
 	nodes[0].srv.Stop() // shards 0-3 have no replica left
-	_, err = c.GetPapers(context.Background(), ids)
+	_, _, err = c.GetPapers(context.Background(), ids, false)
 	if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "no live replica") {
 		t.Errorf("with shards 0-3 down: %v, want UNAVAILABLE naming them", err)
+	}
+	got, missing, err = c.GetPapers(context.Background(), ids, true)
+	if err != nil {
+		t.Fatalf("allowing partial results: %v", err)
+	}
+	var wantMissing []int
+	for s := range shards {
+		if s <= 3 {
+			wantMissing = append(wantMissing, s)
+		}
+	}
+	slices.Sort(wantMissing)
+	if !slices.Equal(missing, wantMissing) {
+		t.Errorf("missing %v, want the asked shards among 0-3: %v", missing, wantMissing)
+	}
+	for id := range got {
+		if s := shardset.ShardOf(id, total); s <= 3 {
+			t.Errorf("paper %s of down shard %d returned", id, s)
+		}
+	}
+	if len(got) == 0 {
+		t.Error("no paper of shards 4-7 returned")
 	}
 }
 

@@ -36,15 +36,17 @@ func (c *Cluster) GetPaper(ctx context.Context, id string, withVector bool) (*in
 
 // GetPapers fetches the metadata of ids, without vectors, asking every
 // shard concerned in parallel. Ids that are not stored are absent from the
-// map (a search may rank a paper deleted a moment later).
-func (c *Cluster) GetPapers(ctx context.Context, ids []string) (map[string]*indexv1.Paper, error) {
-	out := make(map[string]*indexv1.Paper, len(ids))
+// map (a search may rank a paper deleted a moment later). With
+// allowPartial, the shards that have no live replica are returned in
+// missing, ascending, instead of failing the call.
+func (c *Cluster) GetPapers(ctx context.Context, ids []string, allowPartial bool) (papers map[string]*indexv1.Paper, missing []int, err error) {
+	papers = make(map[string]*indexv1.Paper, len(ids))
 	if len(ids) == 0 {
-		return out, nil
+		return papers, nil, nil
 	}
 	v, err := c.known(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	byShard := map[int][]string{}
 	for _, id := range ids {
@@ -56,19 +58,24 @@ func (c *Cluster) GetPapers(ctx context.Context, ids []string) (map[string]*inde
 	for s, ids := range byShard {
 		g.Go(func() error {
 			got, err := c.shardPapers(gctx, v, s, ids, false)
-			if err != nil {
-				return err
-			}
 			mu.Lock()
 			defer mu.Unlock()
-			maps.Copy(out, got)
+			switch {
+			case err == nil:
+				maps.Copy(papers, got)
+			case allowPartial && ended(gctx) == nil && unreachable(err):
+				missing = append(missing, s)
+			default:
+				return err
+			}
 			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return out, nil
+	slices.Sort(missing)
+	return papers, missing, nil
 }
 
 // shardPapers fetches the stored papers among ids, all of shard s, from a

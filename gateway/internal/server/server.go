@@ -34,8 +34,9 @@ type Embedder interface {
 type Index interface {
 	Search(ctx context.Context, req *indexv1.SearchRequest, allowPartial bool) (*fanout.SearchResult, error)
 	GetPaper(ctx context.Context, id string, withVector bool) (*indexv1.Paper, error)
-	// GetPapers returns the stored papers among ids, without vectors.
-	GetPapers(ctx context.Context, ids []string) (map[string]*indexv1.Paper, error)
+	// GetPapers returns the stored papers among ids, without vectors; with
+	// allowPartial, shards without a live replica are listed in missing.
+	GetPapers(ctx context.Context, ids []string, allowPartial bool) (map[string]*indexv1.Paper, []int, error)
 	CheckWritable(ctx context.Context, ids []string) error
 	Upsert(ctx context.Context, model string, papers []*indexv1.Paper) (fanout.UpsertResult, error)
 	Delete(ctx context.Context, id string) (bool, error)
@@ -257,16 +258,18 @@ func (s *Server) hybrid(ctx context.Context, req *indexv1.SearchRequest, allowPa
 	if err := cmp.Or(derr, lerr); err != nil {
 		return nil, err
 	}
-	missing := slices.Sorted(maps.Keys(setOf(dres.Missing, lres.Missing)))
 	fused := fusion.Fuse(dres.Hits[0], lres.Hits[0], s.opts.Fusion, int(req.GetK()))
 	ids := make([]string, len(fused))
 	for i, h := range fused {
 		ids[i] = h.GetId()
 	}
-	papers, err := s.index.GetPapers(ctx, ids)
+	papers, gone, err := s.index.GetPapers(ctx, ids, allowPartial)
 	if err != nil {
 		return nil, err
 	}
+	// A shard lost between ranking and fetching is missing like one lost
+	// before: its hits are dropped and the answer says it is partial.
+	missing := slices.Sorted(maps.Keys(setOf(dres.Missing, lres.Missing, gone)))
 	hits := make([]*indexv1.Hit, 0, len(fused))
 	for _, h := range fused {
 		// A paper deleted since it was ranked is dropped, as the index

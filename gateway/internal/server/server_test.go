@@ -75,7 +75,7 @@ func (x *index) GetPaper(_ context.Context, id string, _ bool) (*indexv1.Paper, 
 	return nil, status.Errorf(codes.NotFound, "paper %s is not in the index", id)
 }
 
-func (x *index) GetPapers(_ context.Context, ids []string) (map[string]*indexv1.Paper, error) {
+func (x *index) GetPapers(_ context.Context, ids []string, _ bool) (map[string]*indexv1.Paper, []int, error) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	x.fetched = append(x.fetched, ids)
@@ -85,7 +85,7 @@ func (x *index) GetPapers(_ context.Context, ids []string) (map[string]*indexv1.
 			out[id] = p
 		}
 	}
-	return out, nil
+	return out, nil, nil
 }
 
 func (x *index) CheckWritable(context.Context, []string) error { return x.writableErr }
