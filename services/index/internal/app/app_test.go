@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -46,40 +47,53 @@ func waitServing(t *testing.T, conn *grpc.ClientConn) {
 	}
 }
 
-// TestGRPCRoundTrip starts the index on loopback and talks to it through
-// the generated client: health, an upsert, a search, stats and metrics;
-// then stops it and checks that the final snapshot was written.
-func TestGRPCRoundTrip(t *testing.T) {
-	dir := t.TempDir()
-	d, err := Start(testConfig(dir), slog.New(slog.NewTextHandler(io.Discard, nil)))
+// inProcess is an index daemon started by serve, in the test process.
+type inProcess struct {
+	*Daemon
+	conn *grpc.ClientConn // to its gRPC API, SERVING
+	stop func()           // shuts it down, reporting Run's error; also run at cleanup
+}
+
+// serve starts an index daemon with cfg on loopback, runs it, and returns
+// once its gRPC API is SERVING.
+func serve(t *testing.T, cfg Config) inProcess {
+	t.Helper()
+	d, err := Start(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
-	stopped := false
+	var once sync.Once
 	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		})
 	}
 	t.Cleanup(stop)
 	conn, err := grpc.NewClient(d.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	t.Cleanup(func() { conn.Close() })
 	waitServing(t, conn)
+	return inProcess{Daemon: d, conn: conn, stop: stop}
+}
+
+// TestGRPCRoundTrip starts the index on loopback and talks to it through
+// the generated client: health, an upsert, a search, stats and metrics;
+// then stops it and checks that the final snapshot was written.
+func TestGRPCRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	d := serve(t, testConfig(dir))
 	cctx, ccancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer ccancel()
 
-	client := indexv1.NewIndexServiceClient(conn)
+	client := indexv1.NewIndexServiceClient(d.conn)
 	stats, err := client.GetStats(cctx, &indexv1.GetStatsRequest{})
 	if err != nil {
 		t.Fatal(err)
@@ -120,23 +134,10 @@ func TestGRPCRoundTrip(t *testing.T) {
 		}
 	}
 
-	stop()
+	d.stop()
 	// The final snapshot holds the upsert: a restart replays nothing.
-	d2, err := Start(testConfig(dir), slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx2, cancel2 := context.WithCancel(context.Background())
-	done2 := make(chan error, 1)
-	go func() { done2 <- d2.Run(ctx2) }()
-	defer func() { cancel2(); <-done2 }()
-	conn2, err := grpc.NewClient(d2.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn2.Close()
-	waitServing(t, conn2)
-	stats, err = indexv1.NewIndexServiceClient(conn2).GetStats(cctx, &indexv1.GetStatsRequest{})
+	d2 := serve(t, testConfig(dir))
+	stats, err = indexv1.NewIndexServiceClient(d2.conn).GetStats(cctx, &indexv1.GetStatsRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,16 +2,12 @@ package app
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	indexv1 "github.com/arxivsearch/arxivsearch/proto/arxivsearch/index/v1"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 )
 
 func TestOwnedShards(t *testing.T) {
@@ -65,30 +61,11 @@ func TestOwnedShards(t *testing.T) {
 // starts its pods, with one plan and their own names, and asks each over
 // gRPC which shards it serves: what the gateway will route by.
 func TestShardAssignmentDaemons(t *testing.T) {
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	for name, want := range map[string][]int32{"index-0": {0, 1, 2, 3}, "index-1": {4, 5, 6, 7}} {
 		t.Run(name, func(t *testing.T) {
 			cfg := testConfig(t.TempDir())
 			cfg.Shards, cfg.ShardAssignment, cfg.Instance = "", "0-3;4-7", name
-			d, err := Start(cfg, logger)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() { done <- d.Run(ctx) }()
-			defer func() {
-				cancel()
-				if err := <-done; err != nil {
-					t.Errorf("Run: %v", err)
-				}
-			}()
-			conn, err := grpc.NewClient(d.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Close()
-			waitServing(t, conn)
+			conn := serve(t, cfg).conn
 			cctx, ccancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer ccancel()
 			stats, err := indexv1.NewIndexServiceClient(conn).GetStats(cctx, &indexv1.GetStatsRequest{})

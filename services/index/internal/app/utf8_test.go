@@ -3,17 +3,13 @@ package app
 import (
 	"bytes"
 	"context"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/arxivsearch/arxivsearch/platform/grpcserver/rawcall"
 	indexv1 "github.com/arxivsearch/arxivsearch/proto/arxivsearch/index/v1"
 	"github.com/arxivsearch/arxivsearch/services/index/internal/synth"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 )
@@ -24,25 +20,7 @@ import (
 // INVALID_ARGUMENT naming the field, not grpc-go's INTERNAL decoding
 // error, and change nothing.
 func TestInvalidUTF8(t *testing.T) {
-	d, err := Start(testConfig(t.TempDir()), slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
-	conn, err := grpc.NewClient(d.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	waitServing(t, conn)
+	conn := serve(t, testConfig(t.TempDir())).conn
 	cctx, ccancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer ccancel()
 
